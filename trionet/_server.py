@@ -1,0 +1,458 @@
+"""``Server``: Node's net.Server, owning a task group in which all its connections live.
+
+The server's ``'close'`` is the end of that task group: it fires once the
+server has stopped listening and every connection it accepted has closed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket as _socket
+import stat
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from . import _errors
+from ._args import normalize_args
+from ._handle import Handle
+from ._ip import is_ip
+from ._socket import Socket
+from ._transport import Listener, start_listener
+from ._validate import validate_function, validate_port
+
+DEFAULT_BACKLOG = 511
+_Callback = Callable[..., object]
+
+
+def _family_name(family: int) -> str:
+    return "IPv6" if family == _socket.AF_INET6 else "IPv4"
+
+
+def _has_ipv6() -> bool:
+    if not _socket.has_ipv6:
+        return False
+    try:
+        with _socket.socket(_socket.AF_INET6, _socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class Server(Handle):
+    """A TCP or IPC server with Node's events: listening, connection, error, close, drop."""
+
+    def __init__(
+        self,
+        connection_listener: _Callback | Mapping[str, Any] | None = None,
+        *,
+        allow_half_open: bool = False,
+        pause_on_connect: bool = False,
+        no_delay: bool = False,
+        keep_alive: bool = False,
+        keep_alive_initial_delay: float = 0,
+        high_water_mark: int | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(connection_listener, Mapping):
+            opts = {k: v for k, v in connection_listener.items()}
+            from ._validate import normalize_options
+
+            opts = normalize_options(opts, {})
+            allow_half_open = bool(opts.get("allow_half_open", allow_half_open))
+            pause_on_connect = bool(opts.get("pause_on_connect", pause_on_connect))
+            no_delay = bool(opts.get("no_delay", no_delay))
+            keep_alive = bool(opts.get("keep_alive", keep_alive))
+            keep_alive_initial_delay = opts.get(
+                "keep_alive_initial_delay", keep_alive_initial_delay
+            )
+            high_water_mark = opts.get("high_water_mark", high_water_mark)
+            connection_listener = None
+        if high_water_mark is not None and (
+            isinstance(high_water_mark, bool) or not isinstance(high_water_mark, (int, float))
+        ):
+            raise _errors.err_invalid_arg_type("options.highWaterMark", "number", high_water_mark)
+        self.allow_half_open = allow_half_open
+        self.pause_on_connect = pause_on_connect
+        self.no_delay = no_delay
+        self.keep_alive = keep_alive
+        self.keep_alive_initial_delay = keep_alive_initial_delay
+        self.high_water_mark = high_water_mark
+        self.max_connections: int | None = None
+        self._lsock: _socket.socket | None = None
+        self._listener: Listener | None = None
+        self._address: Any = None
+        self._unix_inode: tuple[int, int] | None = None
+        self._serving = False
+        self._drained: anyio.Event | None = None
+        self._connections: set[Socket] = set()
+        self._listen_id = 0
+        self._lookup_pending = False
+        self._backlog = DEFAULT_BACKLOG
+        self._last_path = ""
+        if connection_listener is not None:
+            validate_function(connection_listener, "connectionListener")
+            self.on("connection", connection_listener)
+
+    # -- listen ------------------------------------------------------------------------
+
+    def listen(self, *args: Any, **kwargs: Any) -> Server:
+        """Start listening (Node's forms: port/host/backlog/callback, a path, or options)."""
+        options, callback = normalize_args(args, kwargs)
+        positional = options.pop("_positional", [])
+        if self._lsock is not None or self._lookup_pending:
+            raise _errors.err_server_already_listen()
+        if callback is not None:
+            validate_function(callback, "callback")
+        backlog = options.get("backlog")
+        if backlog is None and positional:
+            rest = positional[1:]
+            if rest and isinstance(rest[0], int) and not isinstance(rest[0], bool):
+                backlog = rest[0]
+            elif len(rest) > 1 and isinstance(rest[1], int) and not isinstance(rest[1], bool):
+                backlog = rest[1]
+        backlog = int(backlog) if backlog else DEFAULT_BACKLOG
+        if options.get("fd") is not None or options.get("handle") is not None:
+            raise NotImplementedError(
+                "listen(fd=...) and listen(handle=...) arrive with the IPC work"
+            )
+        path = options.get("path")
+        has_port = "port" in options and options["port"] is not None
+        if path is not None and not has_port:
+            if not isinstance(path, (str, bytes)):
+                raise _errors.err_invalid_arg_value("options", dict(options))
+            self._arm(callback)
+            self._bind_now(lambda: self._bind_unix(path, options), backlog)
+            return self
+        port: Any = options.get("port", 0)
+        if port is None:
+            port = 0
+        if isinstance(port, bool) or not isinstance(port, (int, float, str)):
+            raise _errors.err_invalid_arg_value("options", dict(options))
+        port = validate_port(port)
+        host = options.get("host")
+        if host is not None and not isinstance(host, str):
+            raise _errors.err_invalid_arg_value("options", dict(options))
+        ipv6_only = bool(options.get("ipv6_only", False))
+        reuse_port = bool(options.get("reuse_port", False))
+        self._arm(callback)
+        if not host:
+            self._bind_now(lambda: self._bind_any(port, ipv6_only, reuse_port), backlog)
+        elif is_ip(host):
+            self._bind_now(lambda: self._bind_tcp(host, port, ipv6_only, reuse_port), backlog)
+        else:
+            self._lookup_pending = True
+            self._listen_id += 1
+            self._scope.spawn_system(
+                self._listen_after_lookup,
+                host,
+                port,
+                backlog,
+                ipv6_only,
+                reuse_port,
+                self._listen_id,
+            )
+        return self
+
+    def _arm(self, callback: _Callback | None) -> None:
+        if callback is not None:
+            self.once("listening", callback)
+
+    async def _listen_after_lookup(
+        self, host: str, port: int, backlog: int, ipv6_only: bool, reuse_port: bool, listen_id: int
+    ) -> None:
+        try:
+            infos = await anyio.getaddrinfo(host, None, type=_socket.SOCK_STREAM)
+        except _socket.gaierror as exc:
+            if listen_id == self._listen_id:
+                self._lookup_pending = False
+                self._deliver("error", _errors.dns_error(exc.errno, host))
+            return
+        if listen_id != self._listen_id:
+            return
+        self._lookup_pending = False
+        address = str(infos[0][4][0])
+        self._bind_now(lambda: self._bind_tcp(address, port, ipv6_only, reuse_port), backlog)
+
+    def _bind_now(self, bind: Callable[[], _socket.socket], backlog: int) -> None:
+        self._backlog = backlog
+        try:
+            sock = bind()
+        except OSError as exc:
+            self._scope.call_soon(self._deliver, "error", exc)
+            return
+        self._lsock = sock
+        self._listen_id += 1
+        try:
+            self._address = sock.getsockname()
+        except OSError:  # pragma: no cover
+            self._address = None
+        self._drained = anyio.Event()
+        self._serving = True
+        self._scope.register(self)
+        self._scope.spawn_system(self._serve, sock, backlog)
+        self._scope.call_soon(self._emit_listening, sock)
+
+    def _emit_listening(self, sock: _socket.socket) -> None:
+        if self._lsock is sock:
+            self._deliver("listening")
+
+    def _listen_on(
+        self, sock: _socket.socket, address: Any, port: int | None, backlog: int
+    ) -> None:
+        try:
+            sock.listen(backlog)
+        except OSError as exc:
+            sock.close()
+            raise _errors.from_os_error(exc, "listen", address=address, port=port) from None
+
+    def _bind_tcp(self, host: str, port: int, ipv6_only: bool, reuse_port: bool) -> _socket.socket:
+        family = _socket.AF_INET6 if is_ip(host) == 6 else _socket.AF_INET
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
+            if family == _socket.AF_INET6:
+                sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, int(ipv6_only))
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise _errors.from_os_error(exc, "bind", address=host, port=port) from None
+        self._listen_on(sock, host, port, self._backlog)
+        return sock
+
+    def _bind_any(self, port: int, ipv6_only: bool, reuse_port: bool) -> _socket.socket:
+        if _has_ipv6():
+            try:
+                return self._bind_tcp("::", port, ipv6_only, reuse_port)
+            except OSError as exc:
+                if getattr(exc, "errno", None) not in (97, 99):  # EAFNOSUPPORT, EADDRNOTAVAIL
+                    raise
+        return self._bind_tcp("0.0.0.0", port, False, reuse_port)
+
+    def _bind_unix(self, path: str | bytes, options: Mapping[str, Any]) -> _socket.socket:
+        name = path if isinstance(path, str) else path.decode()
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+        except OSError as exc:
+            sock.close()
+            raise _errors.from_os_error(exc, "listen", address=name, port=-1) from None
+        except ValueError as exc:  # embedded NUL or too long for sun_path
+            sock.close()
+            raise _errors.err_invalid_arg_value("path", name, str(exc)) from None
+        abstract = name.startswith("\0")
+        if not abstract:
+            st = os.stat(path)
+            self._unix_inode = (st.st_dev, st.st_ino)
+            mode = 0
+            if options.get("readable_all"):
+                mode |= stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+            if options.get("writable_all"):
+                mode |= stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+            if mode:
+                os.chmod(path, stat.S_IMODE(st.st_mode) | mode)
+        self._last_path = name
+        self._listen_on(sock, name, None, self._backlog)
+        return sock
+
+    # -- serving -----------------------------------------------------------------------
+
+    async def _serve(self, sock: _socket.socket, backlog: int) -> None:
+        drained = self._drained
+        assert drained is not None
+        try:
+            async with anyio.create_task_group() as tg:
+                self._group = tg
+                if self._lsock is sock:
+                    self._listener = await start_listener(
+                        self._scope.backend, sock, backlog, self._on_accept, tg
+                    )
+                    if self._lsock is not sock:  # closed while starting
+                        self._listener.close()
+                        self._listener = None
+                await drained.wait()
+        finally:
+            self._group = None
+            self._serving = False
+        self._deliver("close")
+        self._deliver_call(lambda: self._scope.unregister(self))
+
+    def _on_accept(self, conn: _socket.socket, transport: Any) -> Socket | None:
+        limit = self.max_connections
+        if limit is not None and len(self._connections) >= limit:
+            info = _drop_info(conn)
+            transport.abort()
+            self._deliver("drop", info)
+            return None
+        sock = Socket(
+            allow_half_open=self.allow_half_open,
+            high_water_mark=self.high_water_mark,
+            _scope=self._scope,
+        )
+        sock.server = self
+        sock._group = self._group
+        if self.no_delay:
+            sock._no_delay = True
+        if self.keep_alive:
+            sock._keep_alive = (True, float(self.keep_alive_initial_delay or 0))
+        if self.pause_on_connect:
+            sock._flowing = False
+        self._connections.add(sock)
+        sock._attach(transport)
+        self._scope.register(sock)
+        if self._has_async("connection"):
+            self._scope.spawn(self._emit_awaiting, "connection", sock, tg=self._group)
+        else:
+            try:
+                self.emit("connection", sock)
+            except Exception as exc:
+                self._scope.report(exc)
+        return sock
+
+    def _connection_closed(self, sock: Socket) -> None:
+        self._connections.discard(sock)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._lsock is None and not self._connections and self._drained is not None:
+            self._drained.set()
+
+    # -- close -------------------------------------------------------------------------
+
+    def close(self, callback: _Callback | None = None) -> Server:
+        """Stop accepting now; 'close' (and ``callback(None)``) once every connection has ended."""
+        if callback is not None:
+            validate_function(callback, "callback")
+        self._listen_id += 1
+        self._lookup_pending = False
+        sock = self._lsock
+        if sock is None:
+            err = _errors.err_server_not_running()
+            if self._serving:
+                if callback is not None:
+                    self.once("close", lambda: callback(err))
+            else:
+                self._scope.call_soon(self._close_not_running, callback, err)
+            return self
+        if callback is not None:
+            self.once("close", lambda: callback(None))
+        self._lsock = None
+        self._address = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        else:
+            sock.close()
+        self._unlink_unix(sock)
+        self._check_drained()
+        return self
+
+    def _close_not_running(self, callback: _Callback | None, err: BaseException) -> None:
+        self._deliver("close")
+        if callback is not None:
+            self._deliver_call(lambda: callback(err))
+
+    def _unlink_unix(self, sock: _socket.socket) -> None:
+        inode = self._unix_inode
+        if inode is None:
+            return
+        self._unix_inode = None
+        path = self._last_path
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) == inode:
+                os.unlink(path)
+        except OSError:
+            pass
+
+    def _scope_close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        elif self._lsock is not None:
+            self._lsock.close()
+        self._lsock = None
+        for conn in list(self._connections):
+            conn._scope_close()
+
+    # -- state -------------------------------------------------------------------------
+
+    def address(self) -> dict[str, Any] | str | None:
+        """``{'port', 'family', 'address'}`` for TCP, the path for IPC; None when not listening."""
+        if self._lsock is None:
+            return None
+        name = self._address
+        if isinstance(name, tuple):
+            return {"address": name[0], "family": _family_name(self._lsock.family), "port": name[1]}
+        if isinstance(name, bytes):
+            return name.decode()
+        return str(name)
+
+    @property
+    def listening(self) -> bool:
+        return self._lsock is not None
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    def get_connections(self, callback: _Callback) -> Server:
+        """Call ``callback(None, count)`` on a later tick."""
+        validate_function(callback, "callback")
+        self._scope.call_soon(callback, None, len(self._connections))
+        return self
+
+    async def wait_closed(self) -> None:
+        """Wait until 'close' has been emitted (after ``close()`` and the last connection)."""
+        if not self._serving:
+            return
+        done = anyio.Event()
+        self.once("close", done.set)
+        await done.wait()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._lsock is not None:
+            self.close()
+        await self.wait_closed()
+
+    def __repr__(self) -> str:
+        return f"<trionet.Server listening={self.listening} address={self.address()!r}>"
+
+
+def _drop_info(conn: _socket.socket) -> dict[str, Any]:
+    try:
+        local = conn.getsockname()
+        remote = conn.getpeername()
+    except OSError:
+        return {}
+    if not isinstance(local, tuple):
+        return {}
+    family = _family_name(conn.family)
+    return {
+        "local_address": local[0],
+        "local_port": local[1],
+        "local_family": family,
+        "remote_address": remote[0],
+        "remote_port": remote[1],
+        "remote_family": family,
+    }
+
+
+def create_server(
+    connection_listener: _Callback | Mapping[str, Any] | None = None,
+    listener: _Callback | None = None,
+    **options: Any,
+) -> Server:
+    """Create a Server; ``create_server(options, listener)`` and keywords both work, as Node."""
+    server = Server(connection_listener, **options)
+    if listener is not None:
+        validate_function(listener, "connectionListener")
+        server.on("connection", listener)
+    return server

@@ -1,0 +1,79 @@
+"""The seam between Node's semantics (in the handles) and the backends (the engines).
+
+Handles implement :class:`StreamProtocol`; engines implement :class:`Transport`,
+plus the two ways a connection starts (:func:`start_client`, :func:`start_listener`).
+The split is asyncio's Transport/Protocol one: semantics live once, in the
+handle, and each engine only moves bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import anyio.abc
+
+
+class StreamProtocol(Protocol):
+    """What an engine calls on the handle that owns a connection."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: OSError | None) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+
+
+class Transport(Protocol):
+    """What a handle calls on its engine: all of it synchronous, none of it blocking."""
+
+    sock: socket.socket
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    def write_eof(self) -> None: ...
+    def abort(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+
+
+#: Called by a listener for each accepted connection; returns the protocol that will own it.
+AcceptCallback = Callable[[socket.socket], StreamProtocol | None]
+
+
+class Listener(Protocol):
+    def close(self) -> None: ...
+
+
+async def start_client(
+    backend: str,
+    sock: socket.socket,
+    protocol: StreamProtocol,
+    group: anyio.abc.TaskGroup,
+) -> Transport:
+    """Wrap a connected socket in the backend's transport; reading starts at once."""
+    if backend == "trio":
+        from . import _trio
+
+        return _trio.start_client(sock, protocol, group)
+    from . import _asyncio
+
+    return await _asyncio.start_client(sock, protocol)
+
+
+async def start_listener(
+    backend: str,
+    sock: socket.socket,
+    backlog: int,
+    on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
+    group: anyio.abc.TaskGroup,
+) -> Listener:
+    """Accept connections on a bound socket; ``on_accept(sock, transport)`` adopts each one."""
+    if backend == "trio":
+        from . import _trio
+
+        return _trio.start_listener(sock, backlog, on_accept, group)
+    from . import _asyncio
+
+    return await _asyncio.start_listener(sock, backlog, on_accept)
