@@ -353,6 +353,8 @@ def test_max_listeners_warning_once_per_event() -> None:
     warning = w.message
     assert isinstance(warning, MaxListenersExceededWarning)
     assert (warning.emitter, warning.type, warning.count) == (e, "foo", 11)
+    with pytest.warns(MaxListenersExceededWarning, match="by hand"):
+        warnings.warn("by hand", MaxListenersExceededWarning, stacklevel=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         e.on("foo", print).once("foo", print).prepend_listener("foo", print)

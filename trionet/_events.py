@@ -41,9 +41,13 @@ Deliberate differences from Node
   registered. Node passes the once-wrapper instead when a once listener
   removes itself (or ``removeAllListeners`` removes it) from an event that
   still has other listeners, and the original function otherwise.
-* ``emit('error', value)`` with no ``'error'`` listener raises ``value`` if it
-  is an exception, else ``ERR_UNHANDLED_ERROR`` (Node throws the value only if
-  it is an ``Error``).
+* An ``'error'`` value that is not an exception can only be raised wrapped:
+  ``emit`` does what Node does (``ERR_UNHANDLED_ERROR``, the value as
+  ``.context``), and ``once()``/``on()`` do the same where Node rejects with
+  the bare value.
+* Once-wrappers and async listeners refer back to their emitter (Node's
+  once-wrappers do too): an emitter that has them is freed by the cycle
+  collector, one with only plain listeners by reference counting.
 """
 
 from __future__ import annotations
@@ -77,19 +81,13 @@ class MaxListenersExceededWarning(RuntimeWarning):
     Node's warning of the same name: usually a leak, a listener added per
     request or per connection and never removed. Issued once per event and
     emitter (again if the event's listeners drop back to one first, as Node).
-    ``emitter``, ``type`` (the event name) and ``count`` are set as in Node.
+    As in Node, the instance issued by an emitter has ``emitter``, ``type``
+    (the event name) and ``count`` set.
     """
 
-    def __init__(self, emitter: EventEmitter, event: str, count: int, limit: float) -> None:
-        limit_text = int(limit) if limit == int(limit) else limit
-        super().__init__(
-            f"Possible EventEmitter memory leak detected. {count} {event} listeners "
-            f"added to [{type(emitter).__name__}]. MaxListeners is {limit_text}. "
-            f"Use emitter.set_max_listeners() to increase limit"
-        )
-        self.emitter = emitter
-        self.type = event
-        self.count = count
+    emitter: EventEmitter | None = None
+    type: str | None = None
+    count: int | None = None
 
 
 class _AsyncListener:
@@ -244,12 +242,22 @@ class EventEmitter:
             limit = self.get_max_listeners()
             if 0 < limit < len(added) and event not in self._warned:
                 self._warned = self._warned | {event}
-                # stacklevel 3: the caller of on()/once()/prepend_listener().
-                warnings.warn(
-                    MaxListenersExceededWarning(self, event, len(added), limit), stacklevel=3
-                )
+                self._warn_max_listeners(event, len(added), limit)
         if is_async and event not in self._async_events:
             self._async_events = self._async_events | {event}
+
+    def _warn_max_listeners(self, event: str, count: int, limit: float) -> None:
+        shown = int(limit) if limit == int(limit) else limit
+        warning = MaxListenersExceededWarning(
+            f"Possible EventEmitter memory leak detected. {count} {event} listeners "
+            f"added to [{type(self).__name__}]. MaxListeners is {shown}. "
+            f"Use emitter.set_max_listeners() to increase limit"
+        )
+        warning.emitter = self
+        warning.type = event
+        warning.count = count
+        # stacklevel 4: the code that called on(), once(), prepend_listener()...
+        warnings.warn(warning, stacklevel=4)
 
     def on(self: _E, event: str, listener: Listener) -> _E:
         """Call ``listener(*args)`` each time ``event`` is emitted, after the listeners
@@ -413,8 +421,9 @@ class EventEmitter:
         An ``'error'`` event with no listener raises its value (or
         ``ERR_UNHANDLED_ERROR`` if the value is not an exception). An exception
         from a listener propagates, and the listeners after it are not called.
-        An async listener is started with :meth:`_start_async_listener`, not
-        awaited.
+        An async listener (or an awaitable a plain listener returns) is not
+        awaited: it runs as a task of the current trionet scope, which ends
+        with its exception if it raises one.
         """
         listeners = self._events.get(event)
         if listeners is None:
