@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,7 +37,9 @@ def normalize_args(
         first = items[0]
         if isinstance(first, Mapping):
             options = normalize_options(first, {})
-        elif isinstance(first, str) and not _is_port_like(first):
+        elif isinstance(first, os.PathLike) or (  # a pathlib.Path is an IPC path too
+            isinstance(first, str) and not _is_port_like(first)
+        ):
             options["path"] = first
         else:
             options["port"] = first
@@ -47,6 +50,9 @@ def normalize_args(
         options["_positional"] = items
     options = normalize_options(options, dict(kwargs))
     kw_callback = options.pop("callback", None)
+    kw_listener = options.pop("connect_listener", None)  # SPEC: connect(..., connect_listener=)
+    if kw_callback is None:
+        kw_callback = kw_listener
     if callback is None and kw_callback is not None:
         callback = kw_callback
     return options, callback

@@ -17,6 +17,7 @@ import anyio
 
 from . import _errors
 from ._ip import is_ip
+from ._ipc import UnixPath, connect_unix, unix_path
 from ._validate import validate_function, validate_port
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ class ConnectPlan:
         self.local_port: int | None = None
         self.auto_select_family = True
         self.attempt_timeout = DEFAULT_ATTEMPT_TIMEOUT
+        self.unix: UnixPath | None = None
         if self.path is not None:
-            if not isinstance(self.path, (str, bytes)):
-                raise _errors.err_invalid_arg_type("options.path", "string", self.path)
+            self.unix = unix_path(self.path)  # type, NUL bytes, sun_path length: raise now
             return
         port = options.get("port")
         if isinstance(port, bool) or not isinstance(port, (int, float, str)):
@@ -114,11 +115,11 @@ class ConnectPlan:
         if not multi:
             found = found[:1]
         for address, family in found:
+            handle._deliver("lookup", None, address, family, host)  # first, as Node
             if not is_ip(address):
                 raise _errors.NodeTypeError(
                     "ERR_INVALID_IP_ADDRESS", f"Invalid IP address: {address}"
                 )
-            handle._deliver("lookup", None, address, family, host)
         return found
 
     async def _default_lookup(self) -> list[tuple[str, int]]:
@@ -142,7 +143,9 @@ class ConnectPlan:
     async def _custom_lookup(self, multi: bool) -> list[tuple[str, int]]:
         lookup = self.lookup
         assert lookup is not None
-        options: dict[str, Any] = {"family": self.family, "hints": self.hints, "all": multi}
+        # Node's default hints (ADDRCONFIG unless a family is asked for), as getaddrinfo gets.
+        hints = self.hints or (0 if self.family else _socket.AI_ADDRCONFIG)
+        options: dict[str, Any] = {"family": self.family, "hints": hints, "all": multi}
         if inspect.iscoroutinefunction(lookup):
             result = await lookup(self.host, options)
             return _lookup_result(result)
@@ -191,7 +194,6 @@ class ConnectPlan:
 
     async def _attempt(self, ip: str, family: int) -> _socket.socket:
         port = self.port
-        self.handle._deliver("connectionAttempt", ip, port, family)
         sock = _socket.socket(_socket.AF_INET6 if family == 6 else _socket.AF_INET)
         try:
             sock.setblocking(False)
@@ -206,6 +208,8 @@ class ConnectPlan:
                     raise _errors.from_os_error(
                         exc, "bind", address=local[0], port=local[1]
                     ) from None
+            # After the local bind, as Node: a failed bind is no connection attempt.
+            self.handle._deliver("connectionAttempt", ip, port, family)
             await _connect_sock(sock, (ip, port))
         except BaseException as exc:
             sock.close()
@@ -215,12 +219,14 @@ class ConnectPlan:
         return sock
 
     async def _connect_ipc(self, path: str | bytes) -> _socket.socket:
-        name = path if isinstance(path, str) else path.decode()
+        target = self.unix
+        assert target is not None
+        name = target.name
         self.handle._deliver("connectionAttempt", name, None, None)
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            await _connect_sock(sock, path, address=name)
+            await connect_unix(sock, target)  # a full queue is EAGAIN, as libuv
         except BaseException as exc:
             sock.close()
             if isinstance(exc, OSError):

@@ -230,6 +230,8 @@ def _single_error(exc: BaseException) -> BaseException | None:
             stack.extend(item.exceptions)
         elif not isinstance(item, cancelled):
             leaves.append(item)
+    if len(leaves) > 1 and all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        return leaves[-1]  # one Ctrl-C (pressed twice) seen by several tasks
     return leaves[0] if len(leaves) == 1 else None
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import socket as _socket
-import stat
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
 import anyio.abc
 
-from . import _errors
+from . import _errors, _ipc
 from ._args import normalize_args
 from ._handle import Handle
 from ._ip import is_ip
@@ -91,8 +90,9 @@ class Server(Handle):
         self._connections: set[Socket] = set()
         self._listen_id = 0
         self._lookup_pending = False
+        self._starting = False  # an asyncio listener is being started (its fd is in use)
         self._backlog = DEFAULT_BACKLOG
-        self._last_path = ""
+        self._last_path: str | bytes = ""
         if connection_listener is not None:
             validate_function(connection_listener, "connectionListener")
             self.on("connection", connection_listener)
@@ -115,24 +115,39 @@ class Server(Handle):
             elif len(rest) > 1 and isinstance(rest[1], int) and not isinstance(rest[1], bool):
                 backlog = rest[1]
         backlog = int(backlog) if backlog else DEFAULT_BACKLOG
+        # `exclusive` only matters to Node's cluster (workers sharing the primary's handle):
+        # accepted and ignored. `reuse_port` is SO_REUSEPORT (_bind_tcp).
         if options.get("fd") is not None or options.get("handle") is not None:
-            raise NotImplementedError(
-                "listen(fd=...) and listen(handle=...) arrive with the IPC work"
-            )
+            adopted = _ipc.listen_fd(options)
+            if adopted is not None:
+                fd, owned = adopted
+                self._arm(callback)
+                self._bind_now(lambda: _ipc.adopt_listening(fd, backlog, owned), backlog)
+                return self
+            if "port" not in options and "path" not in options:
+                raise _errors.err_invalid_arg_value(
+                    "options", dict(options), 'must have the property "port" or "path"'
+                )
         path = options.get("path")
+        if path is None and "port" not in options and (positional or set(kwargs) - {"callback"}):
+            raise _errors.err_invalid_arg_value(
+                "options", dict(options), 'must have the property "port" or "path"'
+            )
         has_port = "port" in options and options["port"] is not None
         if path is not None and not has_port:
-            if not isinstance(path, (str, bytes)):
+            if not isinstance(path, (str, bytes, os.PathLike)):
                 raise _errors.err_invalid_arg_value("options", dict(options))
+            target = _ipc.unix_path(path)  # NUL bytes, sun_path length: raise now
+            _ipc.check_listen_modes(target, options)
             self._arm(callback)
-            self._bind_now(lambda: self._bind_unix(path, options), backlog)
+            self._bind_now(lambda: self._bind_unix(target, options), backlog)
             return self
         port: Any = options.get("port", 0)
         if port is None:
             port = 0
         if isinstance(port, bool) or not isinstance(port, (int, float, str)):
             raise _errors.err_invalid_arg_value("options", dict(options))
-        port = validate_port(port)
+        port = validate_port(port, "options.port")
         host = options.get("host")
         if host is not None and not isinstance(host, str):
             raise _errors.err_invalid_arg_value("options", dict(options))
@@ -193,8 +208,7 @@ class Server(Handle):
         self._drained = anyio.Event()
         self._serving = True
         self._scope.register(self)
-        self._scope.spawn_system(self._serve, sock, backlog)
-        self._scope.call_soon(self._emit_listening, sock)
+        self._scope.spawn_system(self._serve, sock, backlog)  # it emits 'listening'
 
     def _emit_listening(self, sock: _socket.socket) -> None:
         if self._lsock is sock:
@@ -221,7 +235,8 @@ class Server(Handle):
             sock.bind((host, port))
         except OSError as exc:
             sock.close()
-            raise _errors.from_os_error(exc, "bind", address=host, port=port) from None
+            # libuv defers a bind error to listen(): Node reports it as syscall 'listen'.
+            raise _errors.from_os_error(exc, "listen", address=host, port=port) from None
         self._listen_on(sock, host, port, self._backlog)
         return sock
 
@@ -234,30 +249,9 @@ class Server(Handle):
                     raise
         return self._bind_tcp("0.0.0.0", port, False, reuse_port)
 
-    def _bind_unix(self, path: str | bytes, options: Mapping[str, Any]) -> _socket.socket:
-        name = path if isinstance(path, str) else path.decode()
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            sock.bind(path)
-        except OSError as exc:
-            sock.close()
-            raise _errors.from_os_error(exc, "listen", address=name, port=-1) from None
-        except ValueError as exc:  # embedded NUL or too long for sun_path
-            sock.close()
-            raise _errors.err_invalid_arg_value("path", name, str(exc)) from None
-        abstract = name.startswith("\0")
-        if not abstract:
-            st = os.stat(path)
-            self._unix_inode = (st.st_dev, st.st_ino)
-            mode = 0
-            if options.get("readable_all"):
-                mode |= stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-            if options.get("writable_all"):
-                mode |= stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-            if mode:
-                os.chmod(path, stat.S_IMODE(st.st_mode) | mode)
-        self._last_path = name
-        self._listen_on(sock, name, None, self._backlog)
+    def _bind_unix(self, target: _ipc.UnixPath, options: Mapping[str, Any]) -> _socket.socket:
+        sock, self._unix_inode = _ipc.bind_unix(target, options, self._backlog)
+        self._last_path = target.address
         return sock
 
     # -- serving -----------------------------------------------------------------------
@@ -269,12 +263,18 @@ class Server(Handle):
             async with anyio.create_task_group() as tg:
                 self._group = tg
                 if self._lsock is sock:
-                    self._listener = await start_listener(
-                        self._scope.backend, sock, backlog, self._on_accept, tg
-                    )
+                    self._starting = True
+                    try:
+                        self._listener = await start_listener(
+                            self._scope.backend, sock, backlog, self._on_accept, tg
+                        )
+                    finally:
+                        self._starting = False
                     if self._lsock is not sock:  # closed while starting
                         self._listener.close()
                         self._listener = None
+                    else:  # accepting now (an asyncio listener starts asynchronously)
+                        self._emit_listening(sock)
                 await drained.wait()
         finally:
             self._group = None
@@ -283,6 +283,9 @@ class Server(Handle):
         self._deliver_call(lambda: self._scope.unregister(self))
 
     def _on_accept(self, conn: _socket.socket, transport: Any) -> Socket | None:
+        if self._lsock is None:  # reached us after close(): Node never emits those
+            transport.abort()
+            return None
         limit = self.max_connections
         if limit is not None and len(self._connections) >= limit:
             info = _drop_info(conn)
@@ -296,6 +299,7 @@ class Server(Handle):
         )
         sock.server = self
         sock._group = self._group
+        transport.protocol = sock  # before 'connection': a write there may block at once
         if self.no_delay:
             sock._no_delay = True
         if self.keep_alive:
@@ -333,11 +337,10 @@ class Server(Handle):
         sock = self._lsock
         if sock is None:
             err = _errors.err_server_not_running()
-            if self._serving:
-                if callback is not None:
-                    self.once("close", lambda: callback(err))
-            else:
-                self._scope.call_soon(self._close_not_running, callback, err)
+            if callback is not None:  # a once('close') listener, as Node's
+                self.once("close", lambda: callback(err))
+            if not self._serving:
+                self._scope.call_soon(self._close_not_running, None, err)
             return self
         if callback is not None:
             self.once("close", lambda: callback(None))
@@ -346,7 +349,7 @@ class Server(Handle):
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        else:
+        elif not self._starting:  # else _serve closes it through the listener it gets
             sock.close()
         self._unlink_unix(sock)
         self._check_drained()
@@ -357,18 +360,13 @@ class Server(Handle):
         if callback is not None:
             self._deliver_call(lambda: callback(err))
 
-    def _unlink_unix(self, sock: _socket.socket) -> None:
+    def _unlink_unix(self, sock: _socket.socket | None) -> None:
+        """Remove the socket file this server made, if the path still names it (_ipc)."""
         inode = self._unix_inode
         if inode is None:
             return
         self._unix_inode = None
-        path = self._last_path
-        try:
-            st = os.stat(path)
-            if (st.st_dev, st.st_ino) == inode:
-                os.unlink(path)
-        except OSError:
-            pass
+        _ipc.unlink_if_same(self._last_path, inode)
 
     def _scope_close(self) -> None:
         if self._listener is not None:
@@ -376,6 +374,7 @@ class Server(Handle):
         elif self._lsock is not None:
             self._lsock.close()
         self._lsock = None
+        self._unlink_unix(None)
         for conn in list(self._connections):
             conn._scope_close()
 

@@ -18,6 +18,7 @@ from ._args import normalize_args
 from ._connect import connect_socket
 from ._encoding import StringDecoder, normalize_encoding
 from ._handle import Handle
+from ._ipc import OnRead, PendingTransport, adopt_connected
 from ._transport import Transport, start_client
 from ._validate import validate_data, validate_function, validate_timeout
 
@@ -38,6 +39,9 @@ class Socket(Handle, anyio.abc.ByteStream):
     order. It is also an anyio ``ByteStream``: ``async for chunk in sock``,
     ``receive``, ``send``, ``send_eof`` and ``aclose`` work as anyio's streams do.
     """
+
+    #: The engine's hook for Node's ``onread`` (see ``StreamProtocol``); None: ``data_received``.
+    get_read_buffer: Callable[[], Any] | None = None
 
     def __init__(
         self,
@@ -61,6 +65,10 @@ class Socket(Handle, anyio.abc.ByteStream):
             high_water_mark = opts.get(
                 "high_water_mark", opts.get("highWaterMark", high_water_mark)
             )
+            fd = opts.get("fd", fd)
+            readable = opts.get("readable", readable)
+            writable = opts.get("writable", writable)
+            onread = opts.get("onread", onread)
         self.allow_half_open = bool(allow_half_open)
         hwm = DEFAULT_HIGH_WATER_MARK
         if high_water_mark is not None and high_water_mark >= 0:
@@ -100,6 +108,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self.timeout: float | None = None
         self._timer_scope: anyio.CancelScope | None = None
         self._activity = 0.0
+        self._queue_mark = 0  # write queue size at the last write or idle check
         # address caches (kept after close, as Node)
         self._sockname: Any = None
         self._peername: Any = None
@@ -107,9 +116,57 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._no_delay: bool | None = None
         self._keep_alive: tuple[bool, float] | None = None
         self._closed_event: anyio.Event | None = None
+        # onread: reads go into the caller's buffer (buffer_updated), never to 'data'
+        self._onread: OnRead | None = None
+        self._onread_stopped = False  # the onread callback returned False: until resume()
+        if onread is not None:
+            self._onread = OnRead(onread)
+            self.get_read_buffer = self._onread_buffer
+            self._flowing = True
         if fd is not None:
-            raise NotImplementedError("Socket(fd=...) arrives with the IPC work")
-        del readable, writable, onread, kwargs
+            self._open_fd(adopt_connected(fd), readable is not False, writable is not False)
+        del kwargs
+
+    def _open_fd(self, sock: _socket.socket, readable: bool, writable: bool) -> None:
+        """Wrap an inherited connected descriptor (``Socket(fd=...)``), open at once as Node.
+
+        No 'connect'/'ready'; addresses are known now; writes before the engine has
+        adopted the socket (next loop iteration) wait in a ``PendingTransport``.
+        """
+        if not readable:  # never read (Node: readableEnded, no 'data', no 'end')
+            self._read_eof = self.readable_ended = True
+            self.data_received = _discard_read  # type: ignore[method-assign]
+            self.get_read_buffer = None
+        if not writable:
+            self.writable_ended = self.writable_finished = True
+        if self._onread is not None and readable:
+            try:
+                self._onread.start()
+            except BaseException:
+                sock.detach()
+                raise
+        pending = PendingTransport(sock, self)
+        if not readable:
+            pending.pause_reading()
+        self._attach(pending)
+        self._scope.register(self)
+        self._scope.spawn_system(self._fd_task, pending, tg=self._group)
+
+    async def _fd_task(self, pending: PendingTransport) -> None:
+        if pending.closed:
+            return
+        group = self._group or self._scope._tg
+        pending.started = True
+        try:
+            transport = await start_client(self._scope.backend, pending.sock, self, group)
+        except BaseException:
+            pending.sock.close()
+            raise
+        if self.destroyed or pending.closed:
+            transport.abort()
+            return
+        self._transport = transport
+        pending.hand_over(transport)
 
     # -- the connection --------------------------------------------------------------
 
@@ -127,6 +184,9 @@ class Socket(Handle, anyio.abc.ByteStream):
                 "ERR_SOCKET_CONNECTING", "Socket is already connecting or connected"
             )
         target = connect_socket(self, options)  # validates; raises at once on bad input
+        if self._onread is not None:  # Node takes the factory's first buffer here
+            self._onread.start()
+            self._onread_stopped = False
         if callback is not None:
             self.once("connect", callback)
         timeout = options.get("timeout")
@@ -152,6 +212,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._sockname = self._peername = None
         self._need_drain = False
         self._write_blocked = False
+        self._transport = None
+        self.bytes_read = self._written = 0  # counters are per connection (Node I5)
 
     async def _connect_task(self, target: Any) -> None:
         with anyio.CancelScope() as cs:
@@ -177,9 +239,13 @@ class Socket(Handle, anyio.abc.ByteStream):
             return
         self._attach(transport)
         self.connecting = False
+        self._flush_pending()  # before 'connect': a write in its handler comes after (Node H1)
         self._deliver("connect")
         self._deliver("ready")
-        self._flush_pending()
+        if self._rbuf or self._read_eof:  # read before 'connect' (asyncio engines)
+            self._flow()
+            if self._read_eof and not self._rbuf:
+                self._emit_end()
 
     def _attach(self, transport: Transport) -> None:
         """Take ownership of a connected transport (client or accepted)."""
@@ -205,11 +271,19 @@ class Socket(Handle, anyio.abc.ByteStream):
         pending, self._pending = self._pending, []
         self._pending_len = 0
         for chunk, callback in pending:
-            if self.destroyed:
-                break
+            if self.destroyed:  # a write failed: every later callback still runs, once
+                if callback is not None:
+                    self._scope.call_soon(callback, _errors.err_stream_destroyed("write"))
+                continue
             self._write_now(chunk, callback)
         if self.writable_ended and not self.destroyed:
             self._end_now()
+        if self._need_drain:  # the kernel took it all: 'drain' (or a waiting send()) follows
+            self._scope.call_soon(self._drain_if_idle)
+
+    def _drain_if_idle(self) -> None:
+        if not self._write_blocked and not self.destroyed:
+            self.resume_writing()
 
     # -- reading (called by the transport) -----------------------------------------------
 
@@ -217,7 +291,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self.bytes_read += len(data)
         if self.timeout:
             self._touch()
-        if self._flowing and not self._rbuf and self._queue is None:
+        if self._flowing and not self._rbuf and self._queue is None and not self.connecting:
             decoder = self._decoder
             if decoder is not None:
                 text = decoder.write(data)
@@ -244,8 +318,69 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.timeout:
             self._touch()
         self._wake_reader()
-        if not self._rbuf and self._flowing:
+        if not self._rbuf and not self.connecting:  # 'end' now, flowing or not (as Node)
             self._emit_end()
+
+    def _onread_buffer(self) -> Any:
+        onread = self._onread
+        assert onread is not None
+        return onread.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """A read went into the onread buffer: call ``callback(nread, buf)`` (no 'data')."""
+        onread = self._onread
+        assert onread is not None
+        self.bytes_read += nbytes
+        if self.timeout:
+            self._touch()
+        if self.connecting or self._onread_stopped or self._flowing is False:
+            # Read before 'connect' or while stopped (an engine that had not stopped yet:
+            # an asyncio loop adopting the socket). _flow replays it through the buffer.
+            with memoryview(onread.buffer) as view, view.cast("B") as raw:
+                self._rbuf.append(raw[:nbytes].tobytes())
+            self._rlen += nbytes
+            return
+        self._onread_call(nbytes)
+
+    def _onread_call(self, nbytes: int) -> None:
+        """Run the onread callback for ``nbytes`` now in its buffer; False stops reading."""
+        onread = self._onread
+        assert onread is not None
+        try:
+            keep = onread.callback(nbytes, onread.buffer)
+        except Exception as exc:
+            self._scope.report(exc)
+            return
+        if keep is False and not self.destroyed:
+            self._onread_stopped = True
+            if self._transport is not None:
+                self._transport.pause_reading()
+        if onread.factory is not None and not self.destroyed:
+            try:
+                onread.buffer = onread.next_buffer()
+            except Exception as exc:
+                self.destroy(exc)
+
+    def _onread_flow(self) -> None:
+        """``_flow`` for onread: replay bytes read before 'connect' through the user's buffer."""
+        onread = self._onread
+        assert onread is not None
+        rbuf = self._rbuf
+        while self._flowing and rbuf and not self.destroyed and not self._onread_stopped:
+            chunk = rbuf.popleft()
+            with memoryview(onread.buffer) as view, view.cast("B") as raw:
+                n = min(len(raw), len(chunk))
+                raw[:n] = chunk[:n]
+            if n < len(chunk):
+                rbuf.appendleft(chunk[n:])
+            self._rlen -= n
+            self._onread_call(n)
+        if not self._flowing or self._onread_stopped or self.destroyed:
+            return
+        if not rbuf and self._read_eof:
+            self._emit_end()
+        elif self._transport is not None and self._queue is None:
+            self._transport.resume_reading()
 
     def connection_lost(self, exc: OSError | None) -> None:
         if self.destroyed:
@@ -285,6 +420,9 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     def _flow(self) -> None:
         """Deliver buffered data in flowing mode (after resume or a new 'data' listener)."""
+        if self._onread is not None:
+            self._onread_flow()
+            return
         while self._flowing and self._rbuf and not self.destroyed:
             chunk = self._rbuf.popleft()
             self._rlen -= len(chunk)
@@ -305,7 +443,11 @@ class Socket(Handle, anyio.abc.ByteStream):
             return
         if backlog:
             transport.pause_reading()
-        elif self._flowing is not False and self._rlen < self.readable_high_water_mark:
+        elif (
+            self._flowing is not False
+            and self._rlen < self.readable_high_water_mark
+            and not self._onread_stopped
+        ):
             transport.resume_reading()
 
     def _add(self, event: str, listener: Any, prepend: bool, once: bool) -> None:
@@ -324,7 +466,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         """Emit 'data' again, starting with anything buffered."""
         was = self._flowing
         self._flowing = True
-        if not was:
+        stopped, self._onread_stopped = self._onread_stopped, False
+        if not was or stopped:  # (stopped: the onread callback had returned False)
             self._scope.call_soon(self._flow)
         return self
 
@@ -393,7 +536,8 @@ class Socket(Handle, anyio.abc.ByteStream):
             return True
         if callback is not None:
             self._write_cbs.append(callback)
-        if transport.get_write_buffer_size() >= self.writable_high_water_mark:
+        queued = self._queue_mark = transport.get_write_buffer_size()  # see _timer
+        if queued >= self.writable_high_water_mark:
             self._need_drain = True
             return False
         return True
@@ -410,7 +554,8 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._deliver_call_safe(callbacks.popleft(), None)
         if self._need_drain:
             self._need_drain = False
-            self._deliver("drain")
+            if not self.writable_ended:  # Node emits no 'drain' once end() was called
+                self._deliver("drain")
             event = self._drain_event
             if event is not None:
                 self._drain_event = None
@@ -466,10 +611,10 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.writable_finished or self.destroyed:
             return
         self.writable_finished = True
-        self._deliver("finish")
-        for cb in self._finish_cbs:
+        for cb in self._finish_cbs:  # Node v20 calls end()'s callbacks just before 'finish'
             self._deliver_call(lambda cb=cb: cb(None))  # type: ignore[misc]
         self._finish_cbs.clear()
+        self._deliver("finish")
         event = self._finish_event
         if event is not None:
             self._finish_event = None
@@ -484,6 +629,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.destroyed:
             return self
         self.destroyed = True
+        self._sockname = None  # the local end is gone with the handle (Node v20)
         was_connecting = self.connecting
         self.connecting = False
         self._had_error = error is not None
@@ -513,14 +659,15 @@ class Socket(Handle, anyio.abc.ByteStream):
         return self
 
     def _emit_close(self, error: BaseException | None) -> None:
+        self._transport = None  # no handle any more: 'pending' is true in 'close' (Node)
         if error is not None:
             self._deliver("error", error)
         self._deliver("close", error is not None)
         self._deliver_call(self._closed_done)
 
     def _closed_done(self) -> None:
-        self._transport = None
-        self._scope.unregister(self)
+        if self.destroyed:  # else a 'close' listener connected it again (Node G14)
+            self._scope.unregister(self)
         if self.server is not None:
             self.server._connection_closed(self)
         event = self._closed_event
@@ -530,6 +677,8 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     def reset_and_destroy(self) -> Socket:
         """Close with an RST (the peer sees ECONNRESET) instead of a FIN."""
+        if self._transport is not None and self._sock_family == _socket.AF_UNIX:
+            raise _errors.err_invalid_handle_type()  # no RST on a Unix socket, as Node
         if self._transport is not None:
             try:
                 import struct
@@ -581,27 +730,39 @@ class Socket(Handle, anyio.abc.ByteStream):
         if callback is not None:
             self.once("timeout", callback)
         self._touch()
-        self._scope.spawn_system(self._timer, seconds, tg=self._group)
+        # The scope exists before the task starts, so a second set_timeout() cancels this one.
+        self._timer_scope = anyio.CancelScope()
+        self._scope.spawn_system(self._timer, seconds, self._timer_scope, tg=self._group)
         return self
 
     def _touch(self) -> None:
         self._activity = anyio.current_time()
 
-    async def _timer(self, seconds: float) -> None:
-        with anyio.CancelScope() as cs:
-            self._timer_scope = cs
+    async def _timer(self, seconds: float, scope: anyio.CancelScope) -> None:
+        with scope:
             deadline = self._activity + seconds
+            fired_for: float | None = None
             while True:
                 await anyio.sleep_until(deadline)
                 if self.destroyed or self.timeout != seconds:
                     return
                 idle_until = self._activity + seconds
-                if anyio.current_time() >= idle_until:
-                    self._deliver("timeout")
-                    self._activity = anyio.current_time()
-                    deadline = self._activity + seconds
-                else:
+                now = anyio.current_time()
+                if now < idle_until:
                     deadline = idle_until
+                    continue
+                transport = self._transport
+                queued = transport.get_write_buffer_size() if transport is not None else 0
+                if queued and queued != self._queue_mark:  # a write made progress (Node K12)
+                    self._queue_mark = queued
+                    self._activity = now
+                    deadline = now + seconds
+                    continue
+                # As Node: one 'timeout' per idle period; only new activity re-arms it.
+                if self._activity != fired_for:
+                    fired_for = self._activity
+                    self._deliver("timeout")
+                deadline = now + seconds
 
     # -- options -------------------------------------------------------------------
 
@@ -635,12 +796,12 @@ class Socket(Handle, anyio.abc.ByteStream):
     # -- properties ----------------------------------------------------------------
 
     def address(self) -> dict[str, Any] | str | None:
-        """The local address: ``{'port', 'family', 'address'}`` for TCP, the path for IPC."""
+        """The local address: ``{'port', 'family', 'address'}`` for TCP, ``{}`` for IPC (Node)."""
         name = self._sockname
         if name is None:
-            return {} if not self._connected_once else None
+            return {}  # never connected, or closed (Node v20)
         if isinstance(name, (str, bytes)):
-            return name if isinstance(name, str) else name.decode()
+            return {}
         return {"address": name[0], "family": _family_name(self._sock_family), "port": name[1]}
 
     @property
@@ -720,14 +881,15 @@ class Socket(Handle, anyio.abc.ByteStream):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Return the next chunk (paused mode); EndOfStream after the peer's FIN."""
         while not self._rbuf:
+            # The peer's FIN may already have ended (and, half-closed, closed) the socket.
+            if self._read_eof and not self._had_error:
+                if not self.readable_ended and not self.destroyed:
+                    self._emit_end()
+                raise anyio.EndOfStream
             if self.destroyed:
                 if self._had_error:
                     raise anyio.BrokenResourceError
                 raise anyio.ClosedResourceError
-            if self._read_eof:
-                if not self.readable_ended:
-                    self._emit_end()
-                raise anyio.EndOfStream
             if self._transport is not None and self._queue is None:
                 self._transport.resume_reading()
             self._readable_event = event = anyio.Event()
@@ -829,12 +991,17 @@ class Socket(Handle, anyio.abc.ByteStream):
         return f"<trionet.Socket {state} local={self._sockname!r} remote={self._peername!r}>"
 
 
+def _discard_read(data: bytes) -> None:
+    """``data_received`` of a ``Socket(fd=..., readable=False)``: nothing is read."""
+
+
 def create_connection(*args: Any, **kwargs: Any) -> Socket:
     """Create a Socket and start connecting it; the forms of Node's ``net.connect``."""
     options, _callback = normalize_args(args, kwargs)
     sock = Socket(
         allow_half_open=bool(options.get("allow_half_open", False)),
         high_water_mark=options.get("high_water_mark"),
+        onread=options.get("onread"),
     )
     return sock.connect(*args, **kwargs)
 

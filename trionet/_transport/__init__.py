@@ -24,6 +24,14 @@ class StreamProtocol(Protocol):
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
 
+    #: None on the default path (a ``bytes`` per read, to ``data_received``). Set (Node's
+    #: ``onread``), it returns the writable buffer the next read fills, and the engine then
+    #: calls ``buffer_updated(nbytes)`` instead: no bytes object per read. Engines look at it
+    #: once, when a client transport starts (accepted connections use the default path).
+    get_read_buffer: Callable[[], Any] | None
+
+    def buffer_updated(self, nbytes: int) -> None: ...
+
 
 class Transport(Protocol):
     """What a handle calls on its engine: all of it synchronous, none of it blocking."""

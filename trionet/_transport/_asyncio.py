@@ -1,11 +1,15 @@
-"""The asyncio engine: the loop's own transports with a BufferedProtocol.
+"""The asyncio engine: the loop's own transports with a thin Protocol adapter.
 
 The same code runs on uvloop's C transports. No task is made per connection:
-the loop calls the protocol, which hands data to the handle. Reads go into one
-reused buffer per connection (a fresh large allocation per read costs an
-mmap/munmap pair on glibc). Write-buffer limits are set to zero, so
-``pause_writing`` means "something is queued" and ``resume_writing`` means
-"the queue is empty": exactly the two facts Node's write path needs.
+the loop calls the protocol, and the adapter hands reads straight to the
+handle (its ``data_received`` *is* the handle's, so a read costs one Python
+call). No buffer is kept per connection: uvloop reads into one loop-wide
+buffer; selector transports are told to read at most 64 KiB, which glibc
+serves from the heap (their default 256 KiB read is above glibc's mmap
+threshold: an mmap/munmap pair per read in a fresh process). Write-buffer
+limits are set to zero, so ``pause_writing`` means "something is queued" and
+``resume_writing`` means "the queue is empty": exactly the two facts Node's
+write path needs.
 """
 
 from __future__ import annotations
@@ -20,15 +24,21 @@ from . import StreamProtocol
 _READ_SIZE = 65536
 
 
-class AsyncioTransport(asyncio.BufferedProtocol):
-    """Adapts an asyncio transport to trionet's Transport, and the handle to asyncio's protocol."""
+class AsyncioTransport(asyncio.BaseProtocol):
+    """Adapts an asyncio transport to trionet's Transport, and the handle to asyncio's protocol.
+
+    A plain protocol by duck typing (``data_received``), deliberately not an
+    ``asyncio.Protocol``: uvloop treats any ``asyncio.Protocol`` as plain, so a
+    ``BufferedProtocol`` subclass of this class would never get ``get_buffer`` calls.
+    """
 
     def __init__(self, protocol: StreamProtocol | None = None) -> None:
         self.protocol = protocol
-        self._buf = bytearray(_READ_SIZE)
-        self._view = memoryview(self._buf)
+        if protocol is not None:
+            self.data_received = protocol.data_received  # type: ignore[method-assign]
         self._transport: asyncio.Transport | None = None
         self._closed = False
+        self._resuming = False  # inside resume_writing (see write_eof)
         self._on_made: Callable[[AsyncioTransport], StreamProtocol | None] | None = None
         self.sock: socket.socket = None  # type: ignore[assignment]
 
@@ -39,21 +49,30 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         stream = cast(asyncio.Transport, transport)
         self._transport = stream
         stream.set_write_buffer_limits(high=0, low=0)
+        if hasattr(stream, "max_size"):  # selector transports: see the module docstring
+            stream.max_size = _READ_SIZE
         self.sock = stream.get_extra_info("socket")
+        if type(stream).__module__.startswith("uvloop") and self.sock.family != socket.AF_UNIX:
+            # uvloop turns Nagle off on every TCP transport; Node leaves it on (setNoDelay)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         self.write = stream.write  # type: ignore[method-assign]
         self.get_write_buffer_size = stream.get_write_buffer_size  # type: ignore[method-assign]
         if self._on_made is not None:
-            self.protocol = self._on_made(self)
+            protocol = self._on_made(self)
             self._on_made = None
-            if self.protocol is None:
+            if protocol is None:
                 self.abort()
+                return
+            self.protocol = protocol
+            self.data_received = protocol.data_received  # type: ignore[method-assign]
+            # uvloop keeps the bound data_received it found at set_protocol time:
+            # set it again so that reads go straight to the handle (reading
+            # starts after connection_made on both loops, so nothing is missed).
+            stream.set_protocol(self)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        assert self.protocol is not None
-        self.protocol.data_received(bytes(self._view[:nbytes]))
+    def data_received(self, data: bytes) -> None:  # replaced by the handle's own
+        if self.protocol is not None:
+            self.protocol.data_received(data)
 
     def eof_received(self) -> bool:
         if self.protocol is not None:
@@ -72,7 +91,11 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         if self.protocol is not None and not self._closed:
-            self.protocol.resume_writing()
+            self._resuming = True
+            try:
+                self.protocol.resume_writing()
+            finally:
+                self._resuming = False
 
     # -- trionet transport side -------------------------------------------------------
 
@@ -84,6 +107,12 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
     def write_eof(self) -> None:
         if self._transport is not None and not self._closed:
+            if self._resuming:
+                # Called from resume_writing inside asyncio's _write_ready, which itself
+                # shuts the socket down once we return with the buffer empty and eof set:
+                # a second shutdown() fails (ENOTCONN) if the peer has closed meanwhile.
+                asyncio.get_running_loop().call_soon(self.write_eof)
+                return
             self._transport.write_eof()
 
     def abort(self) -> None:
@@ -101,10 +130,50 @@ class AsyncioTransport(asyncio.BufferedProtocol):
             self._transport.resume_reading()
 
 
+class ReadIntoProtocol(asyncio.BufferedProtocol):
+    """The loop's protocol for a handle with ``get_read_buffer`` (Node's onread).
+
+    Reads go into the handle's own buffer; every other call goes to the adapter,
+    which stays the handle's Transport. A separate class, not an
+    ``AsyncioTransport`` subclass: uvloop reads into ``get_buffer`` only for a
+    protocol that is not an ``asyncio.Protocol``.
+    """
+
+    def __init__(self, adapter: AsyncioTransport, protocol: StreamProtocol) -> None:
+        assert protocol.get_read_buffer is not None
+        self._adapter = adapter
+        self._get_read_buffer = protocol.get_read_buffer
+        self.buffer_updated = protocol.buffer_updated  # type: ignore[method-assign]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._adapter.connection_made(transport)
+
+    def get_buffer(self, sizehint: int) -> Any:
+        return self._get_read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:  # replaced by the handle's own
+        raise AssertionError("unreachable")
+
+    def eof_received(self) -> bool:
+        return self._adapter.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._adapter.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._adapter.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._adapter.resume_writing()
+
+
 async def start_client(sock: socket.socket, protocol: StreamProtocol) -> AsyncioTransport:
     loop = asyncio.get_running_loop()
     adapter = AsyncioTransport(protocol)
-    await loop.connect_accepted_socket(lambda: adapter, sock)
+    loop_protocol: asyncio.BaseProtocol = adapter
+    if protocol.get_read_buffer is not None:
+        loop_protocol = ReadIntoProtocol(adapter, protocol)
+    await loop.connect_accepted_socket(lambda: loop_protocol, sock)
     return adapter
 
 

@@ -1,14 +1,30 @@
-"""The trio engine: a stdlib non-blocking socket driven by ``trio.lowlevel``.
+"""The trio engine: stdlib non-blocking sockets driven by ``trio.lowlevel``.
 
 Going under ``trio.SocketStream`` saves its conflict detector and per-call
-context managers; writes go to the kernel synchronously (``send`` on the
-non-blocking socket, as libuv's ``uv_try_write``), and a writer task is started
-only when the kernel would block. Each connection costs one task: its reader.
+context managers. Writes go to the kernel synchronously (``send`` on the
+non-blocking socket, as libuv's ``uv_try_write``); only what the kernel does
+not take is queued.
+
+A server needs no task per connection (where ``select.epoll`` exists): its
+listening socket and every connection it accepted share one level-triggered
+epoll set, and one task of the server waits for that set with
+``trio.lowlevel.wait_readable`` and then serves every ready socket: accept,
+``recv`` then ``data_received``, or flush queued writes. This is libuv's loop
+inside one trio task: per read it saves a task switch and trio's
+``epoll_ctl`` re-arm (trio registers each waited fd one-shot), and per
+connection a task, which is what decides the connect rate and the memory of
+an idle connection. The epoll set is waited for like any fd, so trio's
+scheduling, cancellation and other tasks are unaffected.
+
+Client connections (and every connection where epoll is missing) use the
+same handlers from a reader task per connection and a writer task started
+only when a write would block.
 """
 
 from __future__ import annotations
 
 import errno
+import select
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -20,12 +36,20 @@ import trio
 from . import StreamProtocol
 
 _READ_SIZE = 65536
+_ACCEPT_BATCH = 64  # connections accepted per wake-up, so that reads are not starved
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
 
+_HAS_EPOLL = hasattr(select, "epoll")
+_IN = getattr(select, "EPOLLIN", 1)
+_OUT = getattr(select, "EPOLLOUT", 4)
+_ERR = getattr(select, "EPOLLERR", 8) | getattr(select, "EPOLLHUP", 16)
+_READY_TO_READ = _IN | _ERR
+_READY_TO_WRITE = _OUT | _ERR
+
 
 class TrioTransport:
-    """One connected socket: a reader loop, synchronous writes, a lazy writer task."""
+    """One connected socket: synchronous writes, reads from a shared epoll set or a task."""
 
     __slots__ = (
         "_buffer",
@@ -33,61 +57,139 @@ class TrioTransport:
         "_closed",
         "_eof_pending",
         "_group",
+        "_mask",
+        "_reactor",
+        "_read_done",
         "_read_paused",
         "_read_resumed",
+        "_send",
         "_writer_running",
+        "data_received",
         "protocol",
         "sock",
     )
 
-    def __init__(self, sock: socket.socket, group: anyio.abc.TaskGroup) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        group: anyio.abc.TaskGroup | None,
+        reactor: TrioListener | None = None,
+    ) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self._send = sock.send
         self.protocol: StreamProtocol | None = None
+        #: The protocol's data_received, bound once (set with the protocol).
+        self.data_received: Callable[[bytes], None] | None = None
         self._group = group
-        self._buffer: deque[memoryview] = deque()
+        self._reactor = reactor
+        self._mask = 0  # what the reactor's epoll set watches for this socket
+        self._buffer: deque[memoryview] | None = None  # made on the first write that blocks
         self._buffered = 0
         self._closed = False
         self._eof_pending = False
         self._writer_running = False
         self._read_paused = False
+        self._read_done = False  # EOF or a read error: no more reads
         self._read_resumed: trio.Event | None = None
+
+    def _set_protocol(self, protocol: StreamProtocol) -> None:
+        self.protocol = protocol
+        self.data_received = protocol.data_received
+        if self._buffer:  # a write blocked before the protocol was known (in on_accept)
+            protocol.pause_writing()
+        self._update()
+
+    # -- readiness (the reactor calls _ready; tasks call the handlers directly) -------
+
+    def _ready(self, events: int) -> None:
+        if events & _READY_TO_READ and not self._read_paused and not self._read_done:
+            self._on_readable()
+        if events & _READY_TO_WRITE and self._buffer and not self._closed:
+            self._on_writable()
+
+    def _update(self) -> None:
+        """Make the reactor's epoll set watch what this socket now waits for."""
+        reactor = self._reactor
+        if reactor is None:
+            return
+        want = 0
+        if not self._closed and self.protocol is not None:
+            if not self._read_paused and not self._read_done:
+                want = _IN
+            if self._buffer:
+                want |= _OUT
+        if want != self._mask:
+            reactor._watch(self, self._mask, want)
+            self._mask = want
 
     # -- reading -----------------------------------------------------------------
 
-    async def read_loop(self) -> None:
-        """Read until EOF, an error or close, handing each chunk to the protocol."""
-        sock = self.sock
-        recv = sock.recv
+    def _on_readable(self) -> None:
         try:
-            while not self._closed:
+            data = self.sock.recv(_READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._read_done = True
+            self._update()
+            self._lost(exc)
+            return
+        if data:
+            self.data_received(data)  # type: ignore[misc]
+            return
+        self._read_done = True
+        self._update()
+        assert self.protocol is not None
+        self.protocol.eof_received()
+
+    def _on_readable_into(self) -> None:
+        """``_on_readable`` for a protocol with ``get_read_buffer`` (Node's onread)."""
+        protocol = self.protocol
+        assert protocol is not None and protocol.get_read_buffer is not None
+        try:
+            nbytes = self.sock.recv_into(protocol.get_read_buffer())
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._read_done = True
+            self._lost(exc)
+            return
+        if nbytes:
+            protocol.buffer_updated(nbytes)
+            return
+        self._read_done = True
+        protocol.eof_received()
+
+    async def read_loop(self) -> None:
+        """Without a reactor: read until EOF, an error or close, in this task."""
+        sock = self.sock
+        protocol = self.protocol
+        assert protocol is not None
+        on_readable = self._on_readable
+        if protocol.get_read_buffer is not None:
+            on_readable = self._on_readable_into
+        try:
+            while not self._closed and not self._read_done:
                 if self._read_paused:
                     self._read_resumed = event = trio.Event()
                     await event.wait()
                     continue
                 await _wait_readable(sock)
-                try:
-                    data = recv(_READ_SIZE)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    self._lost(exc)
-                    return
-                protocol = self.protocol
-                assert protocol is not None
-                if not data:
-                    protocol.eof_received()
-                    return
-                protocol.data_received(data)
+                if not self._read_paused:
+                    on_readable()
         except trio.ClosedResourceError:
             return
 
     def pause_reading(self) -> None:
-        self._read_paused = True
+        if not self._read_paused:
+            self._read_paused = True
+            self._update()
 
     def resume_reading(self) -> None:
         if self._read_paused:
             self._read_paused = False
+            self._update()
             event = self._read_resumed
             if event is not None:
                 self._read_resumed = None
@@ -98,9 +200,10 @@ class TrioTransport:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             return
-        if not self._buffer:
+        buffer = self._buffer
+        if not buffer:
             try:
-                sent = self.sock.send(data)
+                sent = self._send(data)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
@@ -108,50 +211,63 @@ class TrioTransport:
                 return
             if sent == len(data):
                 return
-            data = memoryview(data)[sent:]
-            self._buffer.append(data)
-            self._buffered += len(data)
-            assert self.protocol is not None
-            self.protocol.pause_writing()
-            if not self._writer_running:
+            view = memoryview(data)[sent:]
+            if buffer is None:
+                buffer = self._buffer = deque()
+            buffer.append(view)
+            self._buffered += len(view)
+            if self.protocol is not None:
+                self.protocol.pause_writing()
+            if self._reactor is not None:
+                self._update()
+            elif not self._writer_running:
                 self._writer_running = True
+                assert self._group is not None
                 self._group.start_soon(self._write_loop)
             return
         view = memoryview(data)
-        self._buffer.append(view)
+        buffer.append(view)
         self._buffered += len(view)
 
-    async def _write_loop(self) -> None:
-        sock = self.sock
+    def _on_writable(self) -> None:
+        """Send what is queued; once it is all sent, finish a pending EOF and resume writing."""
         buffer = self._buffer
+        assert buffer is not None
+        send = self._send
+        while buffer:
+            chunk = buffer[0]
+            try:
+                sent = send(chunk)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._lost(exc)
+                return
+            self._buffered -= sent
+            if sent == len(chunk):
+                buffer.popleft()
+            else:
+                buffer[0] = chunk[sent:]
+                return
+        if self._closed:
+            return
+        if self._eof_pending:
+            self._shutdown()  # (an error here closes the transport: resume_writing ignores it)
+        assert self.protocol is not None
+        self.protocol.resume_writing()  # may write again, and block again
+        self._update()
+
+    async def _write_loop(self) -> None:
+        """Without a reactor: wait until the socket is writable while something is queued."""
+        sock = self.sock
         try:
-            while buffer and not self._closed:
+            while self._buffer and not self._closed:
                 await _wait_writable(sock)
-                while buffer:
-                    chunk = buffer[0]
-                    try:
-                        sent = sock.send(chunk)
-                    except BlockingIOError:
-                        break
-                    except OSError as exc:
-                        self._lost(exc)
-                        return
-                    self._buffered -= sent
-                    if sent == len(chunk):
-                        buffer.popleft()
-                    else:
-                        buffer[0] = chunk[sent:]
-                        break
+                self._on_writable()
         except trio.ClosedResourceError:
             return
         finally:
             self._writer_running = False
-        if self._closed:
-            return
-        if self._eof_pending:
-            self._shutdown()
-        assert self.protocol is not None
-        self.protocol.resume_writing()
 
     def get_write_buffer_size(self) -> int:
         return self._buffered
@@ -179,8 +295,15 @@ class TrioTransport:
         if self._closed:
             return
         self._closed = True
-        self._buffer.clear()
+        if self._buffer:
+            self._buffer.clear()
         self._buffered = 0
+        reactor = self._reactor
+        if reactor is not None:
+            if self._mask:
+                reactor._watch(self, self._mask, 0)
+                self._mask = 0
+            reactor._forget(self)
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
         event = self._read_resumed
@@ -196,13 +319,19 @@ def start_client(
     sock: socket.socket, protocol: StreamProtocol, group: anyio.abc.TaskGroup
 ) -> TrioTransport:
     transport = TrioTransport(sock, group)
-    transport.protocol = protocol
+    transport._set_protocol(protocol)
     group.start_soon(transport.read_loop)
     return transport
 
 
 class TrioListener:
-    """An accept loop in the server's task group; one reader task per connection."""
+    """A listening socket and the connections it accepted, served by one task.
+
+    With epoll, the task waits for one epoll set holding the listening socket
+    and every live connection, then serves whatever is ready (see the module
+    docstring); it ends once the listener is closed and its last connection is.
+    Without epoll, it is an accept loop starting a reader task per connection.
+    """
 
     def __init__(
         self,
@@ -214,8 +343,94 @@ class TrioListener:
         self._on_accept = on_accept
         self._group = group
         self._closed = False
+        self._epoll: Any = select.epoll() if _HAS_EPOLL else None
+        self._watched: dict[int, Any] = {}  # fd -> what to call with its events
+        self._live = 0  # connections not yet closed
+        if self._epoll is not None:
+            self._epoll.register(sock.fileno(), _IN)
+            self._watched[sock.fileno()] = self
 
-    async def accept_loop(self) -> None:
+    # -- the reactor -------------------------------------------------------------
+
+    async def serve(self) -> None:
+        epoll = self._epoll
+        if epoll is None:
+            await self._accept_loop()
+            return
+        if epoll.closed:
+            return
+        poll = epoll.poll
+        watched = self._watched
+        try:
+            while True:
+                await _wait_readable(epoll)
+                if epoll.closed:
+                    return
+                for fd, events in poll(0):
+                    entry = watched.get(fd)
+                    if entry is not None:
+                        entry._ready(events)
+                if epoll.closed:
+                    return
+        except trio.ClosedResourceError:
+            return
+        finally:
+            if not epoll.closed:  # cancelled
+                epoll.close()
+
+    def _watch(self, transport: TrioTransport, old: int, new: int) -> None:
+        epoll = self._epoll
+        if epoll.closed:  # the serving task was cancelled: nothing is watched any more
+            return
+        fd = transport.sock.fileno()
+        if not old:
+            epoll.register(fd, new)
+            self._watched[fd] = transport
+        elif not new:
+            epoll.unregister(fd)
+            del self._watched[fd]
+        else:
+            epoll.modify(fd, new)
+
+    def _forget(self, transport: TrioTransport) -> None:
+        self._live -= 1
+        if self._closed and not self._live:
+            self._stop()
+
+    def _stop(self) -> None:
+        epoll = self._epoll
+        if epoll is not None and not epoll.closed:
+            trio.lowlevel.notify_closing(epoll)
+            epoll.close()
+            self._watched.clear()
+
+    def _ready(self, events: int) -> None:
+        """The listening socket is readable: accept a batch of connections."""
+        sock = self.sock
+        for _ in range(_ACCEPT_BATCH):
+            if self._closed:  # closed by a 'connection' listener
+                return
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
+                    return
+                raise
+            transport = TrioTransport(conn, self._group, self)
+            self._live += 1
+            protocol = self._on_accept(conn, transport)
+            if protocol is None:
+                if not transport._closed:
+                    transport.abort()
+                continue
+            if not transport._closed:
+                transport._set_protocol(protocol)
+
+    # -- without epoll -------------------------------------------------------------
+
+    async def _accept_loop(self) -> None:
         sock = self.sock
         start = self._group.start_soon
         try:
@@ -227,6 +442,8 @@ class TrioListener:
                     except BlockingIOError:
                         break
                     except OSError as exc:
+                        if sock.fileno() < 0:  # close() ran between the wake-up and accept()
+                            return
                         if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
                             break
                         raise
@@ -239,14 +456,22 @@ class TrioListener:
         protocol = self._on_accept(conn, transport)
         if protocol is None:
             return
-        transport.protocol = protocol
+        transport._set_protocol(protocol)
         await transport.read_loop()
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            trio.lowlevel.notify_closing(self.sock)
-            self.sock.close()
+        if self._closed:
+            return
+        self._closed = True
+        epoll = self._epoll
+        if epoll is not None and not epoll.closed:
+            fd = self.sock.fileno()
+            epoll.unregister(fd)
+            del self._watched[fd]
+            if not self._live:
+                self._stop()
+        trio.lowlevel.notify_closing(self.sock)
+        self.sock.close()
 
 
 _TRANSIENT_ACCEPT_ERRORS = {
@@ -268,5 +493,5 @@ def start_listener(
     sock.setblocking(False)
     sock.listen(backlog)
     listener = TrioListener(sock, on_accept, group)
-    group.start_soon(listener.accept_loop)
+    group.start_soon(listener.serve)
     return listener
