@@ -267,3 +267,19 @@ def test_exceptiongroup_not_leaked() -> None:
     with pytest.raises((Boom, ValueError)) as info:
         trionet.run(main)
     assert not isinstance(info.value, ExceptionGroup)
+
+
+def test_later_errors_are_kept_as_notes() -> None:
+    scopes: list[trionet.Scope] = []
+
+    async def main() -> None:
+        scope = trionet.current_scope()
+        scopes.append(scope)
+        scope.report(Boom("first"))
+        scope.report(ValueError("second"))
+
+    with pytest.raises(Boom, match="first") as info:
+        trionet.run(main)
+    assert [type(e) for e in scopes[0].errors] == [Boom, ValueError]
+    if sys.version_info >= (3, 11):
+        assert any("second" in note for note in info.value.__notes__)

@@ -735,3 +735,17 @@ async def test_an_exception_in_a_connection_listener_ends_the_scope(kind: str) -
             client = trionet.connect(port, "127.0.0.1")
             client.on("error", lambda err: None)
             await anyio.sleep(10)  # ended by the listener's exception
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unrefd_server_still_emits_listening_before_run_ends(backend: str) -> None:
+    """Node emits 'listening' on a tick that runs before an idle loop exits."""
+    events: list[str] = []
+
+    def main() -> None:
+        server = trionet.create_server()
+        server.listen(0, "127.0.0.1", lambda: events.append("listening"))
+        server.unref()
+
+    run_bounded(main, backend)
+    assert events == ["listening"]

@@ -956,3 +956,47 @@ async def test_error_paths_leave_no_file_descriptors_behind() -> None:
             server.close()
     finally:
         refused.close()
+
+
+async def test_write_after_the_automatic_end_is_node_epipe() -> None:
+    """allow_half_open=False: after 'end' the socket ends itself; a later write is EPIPE."""
+    events: list[Any] = []
+    async with trionet.open_scope():
+        done = anyio.Event()
+
+        def on_connection(sock: trionet.Socket) -> None:
+            sock.resume()
+
+            def on_end() -> None:
+                assert sock.write(b"in the end listener") is True  # still allowed
+
+                def later() -> None:
+                    ok = sock.write(b"too late", lambda err: events.append(("cb", err)))
+                    events.append(("write", ok))
+
+                trionet.current_scope().call_soon(later)
+
+            sock.on("end", on_end)
+            sock.on("error", lambda err: events.append(("error", err)))
+            sock.on("close", lambda had_error: (events.append(("close", had_error)), done.set()))
+
+        server = trionet.create_server(on_connection)
+        port = await listening(server)
+        client = trionet.connect(port, "127.0.0.1")
+        received: list[bytes] = []
+        client.on("data", received.append)
+        client.on("error", lambda err: None)
+        client.end()
+        with anyio.fail_after(5):
+            await done.wait()
+        server.close()
+    assert events[0] == ("write", False)
+    kinds = [e[0] for e in events]
+    assert kinds == ["write", "cb", "error", "close"]
+    err = events[2][1]
+    assert isinstance(err, BrokenPipeError)
+    assert err.code == "EPIPE"
+    assert str(err) == "This socket has been ended by the other party"
+    assert events[1][1] is err
+    assert events[3] == ("close", True)
+    assert b"".join(received) == b"in the end listener"

@@ -15,7 +15,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -59,6 +59,8 @@ class Scope:
         self._busy = 0
         self._idle = anyio.Event()
         self._error: BaseException | None = None
+        #: Every error reported to the scope, in order; the first is the one raised.
+        self.errors: list[BaseException] = []
         self._finished = False
         self._ticks: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._tick_wakeup: anyio.Event | None = None
@@ -130,9 +132,13 @@ class Scope:
                 self._add_busy(-1)
 
     def report(self, exc: BaseException) -> None:
-        """End the scope with ``exc`` (the first error wins; later ones are chained as context)."""
+        """End the scope with ``exc``: the first error is raised, later ones are added to it
+        as notes (``__notes__``) and listed in :attr:`errors`, so none is lost."""
         if self._error is None:
             self._error = exc
+        elif exc is not self._error and exc not in self.errors and sys.version_info >= (3, 11):
+            self._error.add_note(f"trionet: this scope also failed with {exc!r}")
+        self.errors.append(exc)
         self._tg.cancel_scope.cancel()
 
     def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
@@ -235,12 +241,30 @@ def _single_error(exc: BaseException) -> BaseException | None:
     return leaves[0] if len(leaves) == 1 else None
 
 
+@overload
 def run(
-    main: Callable[..., T | Awaitable[T]],
+    main: Callable[..., Awaitable[T]],
+    *args: Any,
+    backend: str = ...,
+    backend_options: dict[str, Any] | None = ...,
+) -> T: ...
+
+
+@overload
+def run(
+    main: Callable[..., T],
+    *args: Any,
+    backend: str = ...,
+    backend_options: dict[str, Any] | None = ...,
+) -> T: ...
+
+
+def run(
+    main: Callable[..., Any],
     *args: Any,
     backend: str = "trio",
     backend_options: dict[str, Any] | None = None,
-) -> T:
+) -> Any:
     """Run ``main(*args)`` the way Node runs a script, and return its result.
 
     ``run`` returns once ``main`` has returned and no ref'd handle is open.
@@ -258,7 +282,7 @@ def run(
     elif backend not in ("trio", "asyncio"):
         raise ValueError(f"backend must be 'trio', 'asyncio' or 'uvloop', not {backend!r}")
 
-    async def _main() -> T:
+    async def _main() -> Any:
         async with open_scope():
             result = main(*args)
             if inspect.isawaitable(result):

@@ -208,6 +208,9 @@ class Server(Handle):
         self._drained = anyio.Event()
         self._serving = True
         self._scope.register(self)
+        # Until 'listening' is out, the scope waits even for an unref'd server (Node
+        # emits it on a tick that runs before the loop may exit).
+        self._scope._add_busy(1)
         self._scope.spawn_system(self._serve, sock, backlog)  # it emits 'listening'
 
     def _emit_listening(self, sock: _socket.socket) -> None:
@@ -259,6 +262,7 @@ class Server(Handle):
     async def _serve(self, sock: _socket.socket, backlog: int) -> None:
         drained = self._drained
         assert drained is not None
+        holding = True
         try:
             async with anyio.create_task_group() as tg:
                 self._group = tg
@@ -275,8 +279,12 @@ class Server(Handle):
                         self._listener = None
                     else:  # accepting now (an asyncio listener starts asynchronously)
                         self._emit_listening(sock)
+                holding = False
+                self._scope._add_busy(-1)
                 await drained.wait()
         finally:
+            if holding:
+                self._scope._add_busy(-1)
             self._group = None
             self._serving = False
         self._deliver("close")

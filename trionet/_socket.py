@@ -102,6 +102,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._drain_event: anyio.Event | None = None
         self.writable_ended = False
         self.writable_finished = False
+        self._ended_by_peer = False
         self._finish_cbs: list[_Callback] = []
         self._finish_event: anyio.Event | None = None
         # timeout
@@ -205,7 +206,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self.destroyed = False
         self._had_error = False
         self._read_eof = self.readable_ended = False
-        self.writable_ended = self.writable_finished = False
+        self.writable_ended = self.writable_finished = self._ended_by_peer = False
         self._rbuf.clear()
         self._rlen = 0
         self._flowing = None if self._flowing is None else self._flowing
@@ -409,7 +410,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         if not self.destroyed:
             if self.writable_finished:
                 self.destroy()
-            else:
+            elif not self.writable_ended:
+                self._ended_by_peer = True
                 self.end()
 
     def _wake_reader(self) -> None:
@@ -570,7 +572,11 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._scope.report(exc)
 
     def _write_after_end(self, callback: _Callback | None) -> None:
-        err = _errors.err_stream_write_after_end()
+        # After the automatic end that follows the peer's FIN, Node's error is EPIPE.
+        if self._ended_by_peer:
+            err: Exception = _errors.err_socket_ended_by_other_party()
+        else:
+            err = _errors.err_stream_write_after_end()
         if callback is not None:
             self._scope.call_soon(callback, err)
         self.destroy(err)
