@@ -18,10 +18,9 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "trionet", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run(
-        "ruff", "format", "--check", "trionet", "tests", "examples", "benchmarks", "noxfile.py"
-    )
+    paths = ["trionet", "tests", "examples", "benchmarks", "docs", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
