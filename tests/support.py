@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -39,6 +39,55 @@ class Trace:
     def names(self, who: str | None = None) -> list[str]:
         """The event names seen (of ``who`` only, if given), in order."""
         return [e[1] for e in self.events if who is None or e[0] == who]
+
+
+class Rec:
+    """Records the named events of one emitter in order; a test can wait (bounded) for one."""
+
+    def __init__(self, emitter: trionet.EventEmitter, *names: str) -> None:
+        self.log: list[tuple[Any, ...]] = []
+        self._seen = {name: anyio.Event() for name in names}
+        for name in names:
+            emitter.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Callable[..., None]:
+        def record(*args: Any) -> None:
+            self.log.append((name, *args))
+            self._seen[name].set()
+
+        return record
+
+    def names(self) -> list[str]:
+        return [entry[0] for entry in self.log]
+
+    def args(self, name: str) -> list[tuple[Any, ...]]:
+        return [entry[1:] for entry in self.log if entry[0] == name]
+
+    def data(self) -> Any:
+        """Every 'data' chunk joined (text or bytes)."""
+        chunks = [entry[1] for entry in self.log if entry[0] == "data"]
+        if chunks and isinstance(chunks[0], str):
+            return "".join(chunks)
+        return b"".join(chunks)
+
+    async def wait(self, name: str, timeout: float = 5) -> None:
+        with anyio.fail_after(timeout):
+            await self._seen[name].wait()
+
+
+def _ipv6_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+HAVE_IPV6 = _ipv6_available()
+needs_ipv6 = pytest.mark.skipif(not HAVE_IPV6, reason="no IPv6 loopback on this host")
 
 
 async def listening(server: trionet.Server, *args: Any, **kwargs: Any) -> int:

@@ -19,7 +19,7 @@ import anyio.lowlevel
 import pytest
 
 import trionet
-from tests.support import Trace
+from tests.support import Trace, needs_ipv6
 
 pytestmark = pytest.mark.anyio
 
@@ -35,21 +35,6 @@ CLIENT_EVENTS = (
     "error",
     "close",
 )
-
-
-def _ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-HAVE_IPV6 = _ipv6_available()
-needs_ipv6 = pytest.mark.skipif(not HAVE_IPV6, reason="no IPv6 loopback on this host")
 
 
 async def wait_for(event: anyio.Event, timeout: float = 5) -> None:

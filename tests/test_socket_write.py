@@ -13,38 +13,11 @@ import anyio
 import pytest
 
 import trionet
-from tests.support import listening
+from tests.support import Rec, listening
 
 pytestmark = pytest.mark.anyio
 
 HWM = 16384
-
-
-class Rec:
-    """Records the named events of one emitter in order; a test can wait (bounded) for one."""
-
-    def __init__(self, emitter: trionet.EventEmitter, *names: str) -> None:
-        self.log: list[tuple[Any, ...]] = []
-        self._seen = {name: anyio.Event() for name in names}
-        for name in names:
-            emitter.on(name, self._recorder(name))
-
-    def _recorder(self, name: str) -> Callable[..., None]:
-        def record(*args: Any) -> None:
-            self.log.append((name, *args))
-            self._seen[name].set()
-
-        return record
-
-    def names(self) -> list[str]:
-        return [entry[0] for entry in self.log]
-
-    def args(self, name: str) -> list[tuple[Any, ...]]:
-        return [entry[1:] for entry in self.log if entry[0] == name]
-
-    async def wait(self, name: str, timeout: float = 5) -> None:
-        with anyio.fail_after(timeout):
-            await self._seen[name].wait()
 
 
 class Sink:
