@@ -283,3 +283,34 @@ def test_later_errors_are_kept_as_notes() -> None:
     assert [type(e) for e in scopes[0].errors] == [Boom, ValueError]
     if sys.version_info >= (3, 11):
         assert any("second" in note for note in info.value.__notes__)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("depth", [1, 3])
+def test_nested_ticks_run_before_the_scope_ends(backend: str, depth: int) -> None:
+    """A tick queued from a tick still runs inside the scope, and its error is raised."""
+    log: list[int] = []
+
+    def main() -> None:
+        scope = trionet.current_scope()
+
+        def tick(n: int) -> None:
+            log.append(n)
+            if n == depth:
+                raise Boom(f"tick {n}")
+            scope.call_soon(tick, n + 1)
+
+        scope.call_soon(tick, 0)
+
+    with pytest.raises(Boom, match=f"tick {depth}"):
+        trionet.run(main, backend=backend)
+    assert log == list(range(depth + 1))
+
+
+async def test_body_error_is_noted_on_the_scope_error() -> None:
+    with pytest.raises(Boom) as info:
+        async with trionet.open_scope() as scope:
+            scope.report(Boom("handle"))
+            raise ValueError("body")
+    if sys.version_info >= (3, 11):
+        assert any("body" in note for note in info.value.__notes__)

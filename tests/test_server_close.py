@@ -749,3 +749,57 @@ def test_an_unrefd_server_still_emits_listening_before_run_ends(backend: str) ->
 
     run_bounded(main, backend)
     assert events == ["listening"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_pending_host_lookup_keeps_run_alive(backend: str) -> None:
+    events: list[str] = []
+
+    def main() -> None:
+        server = trionet.create_server()
+
+        def on_listening() -> None:
+            events.append("listening")
+            server.close(lambda err: events.append(f"closed {err}"))
+
+        server.listen(0, "localhost", on_listening)
+
+    run_bounded(main, backend)
+    assert events == ["listening", "closed None"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_listen_again_right_after_close_is_a_new_lifetime(backend: str) -> None:
+    """The first lifetime's end must not emit 'close' for, or unregister, the second."""
+    events: list[Any] = []
+
+    async def main() -> None:
+        server = trionet.create_server()
+        server.on("close", lambda: events.append(("close", server.listening)))
+        server.listen(0, "127.0.0.1")
+        await wait(server, "listening")
+        server.close()
+        server.listen(0, "127.0.0.1")
+        await wait(server, "listening")
+        events.append(("relistening", server.listening))
+        await anyio.sleep(0.1)  # the first _serve task has ended by now
+        events.append(("still", server.listening))
+        address = server.address()
+        assert isinstance(address, dict)
+        client = trionet.connect(address["port"], "127.0.0.1")
+        await wait(server, "connection")
+        client.destroy()
+        server.close()
+
+    run_bounded(main, backend)
+    assert events == [("relistening", True), ("still", True), ("close", False)]
+
+
+async def test_async_with_closes_a_server_whose_lookup_is_pending() -> None:
+    async with trionet.open_scope():
+        server = trionet.create_server()
+        async with server:
+            server.listen(0, "localhost")
+        assert not server.listening
+        await anyio.sleep(0.2)  # the lookup finishing later must not start listening
+        assert not server.listening

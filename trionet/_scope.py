@@ -66,6 +66,7 @@ class Scope:
         self._tick_wakeup: anyio.Event | None = None
         self._tick_task_started = False
         self._loop: Any = None
+        self._loop_ticks = 0
         if backend == "asyncio":
             import asyncio
 
@@ -144,7 +145,8 @@ class Scope:
     def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
         """Call ``fn(*args)`` later, after the current call returns (Node's process.nextTick)."""
         if self._loop is not None:
-            self._loop.call_soon(self._run_tick, fn, args)
+            self._loop_ticks += 1
+            self._loop.call_soon(self._run_loop_tick, fn, args)
             return
         self._ticks.append((fn, args))
         if not self._tick_task_started:
@@ -153,6 +155,10 @@ class Scope:
         elif self._tick_wakeup is not None:
             self._tick_wakeup.set()
             self._tick_wakeup = None
+
+    def _run_loop_tick(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self._loop_ticks -= 1
+        self._run_tick(fn, args)
 
     def _run_tick(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
         try:
@@ -172,7 +178,7 @@ class Scope:
     # -- the end -----------------------------------------------------------------
 
     async def _wait_idle(self) -> None:
-        while self._busy > 0 or self._ticks:
+        while self._busy > 0 or self._ticks or self._loop_ticks:
             if self._busy > 0:
                 await self._idle.wait()
             else:
@@ -214,6 +220,14 @@ async def open_scope() -> AsyncIterator[Scope]:
                 tg.cancel_scope.cancel()
     except BaseException as exc:
         if scope is not None and scope._error is not None:
+            body = _single_error(exc)
+            if (
+                body is not None
+                and body is not scope._error
+                and not isinstance(body, anyio.get_cancelled_exc_class())
+                and sys.version_info >= (3, 11)
+            ):
+                scope._error.add_note(f"trionet: the scope's body also raised {body!r}")
             raise scope._error from None
         leaf = _single_error(exc)
         if leaf is not None and leaf is not exc:

@@ -161,7 +161,7 @@ class Server(Handle):
         else:
             self._lookup_pending = True
             self._listen_id += 1
-            self._scope.spawn_system(
+            self._scope.spawn(
                 self._listen_after_lookup,
                 host,
                 port,
@@ -205,6 +205,8 @@ class Server(Handle):
             self._address = sock.getsockname()
         except OSError:  # pragma: no cover
             self._address = None
+        if self._drained is not None:
+            self._drained.set()  # an older _serve (closed, draining) hands its lifetime over
         self._drained = anyio.Event()
         self._serving = True
         self._scope.register(self)
@@ -285,8 +287,12 @@ class Server(Handle):
         finally:
             if holding:
                 self._scope._add_busy(-1)
-            self._group = None
-            self._serving = False
+            superseded = self._drained is not drained
+            if not superseded:
+                self._group = None
+                self._serving = False
+        if superseded:
+            return
         self._deliver("close")
         self._deliver_call(lambda: self._scope.unregister(self))
 
@@ -418,14 +424,17 @@ class Server(Handle):
         if not self._serving:
             return
         done = anyio.Event()
-        self.once("close", done.set)
-        await done.wait()
+        self.on("close", done.set)
+        try:
+            await done.wait()
+        finally:
+            self.remove_listener("close", done.set)  # also when cancelled: nothing left behind
 
     async def __aenter__(self) -> Server:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._lsock is not None:
+        if self._lsock is not None or self._lookup_pending:
             self.close()
         await self.wait_closed()
 
