@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -18,7 +20,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    paths = ["trionet", "tests", "examples", "benchmarks", "docs", "noxfile.py"]
+    paths = [p for p in ("trionet", "tests", "examples", "benchmarks", "docs") if Path(p).is_dir()]
+    paths.append("noxfile.py")
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 

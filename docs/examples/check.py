@@ -10,12 +10,15 @@ Exit status 0 if every check passed.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +26,30 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 TIMEOUT = 20.0
-PORT = 8124
+SHOWN_PORT = "8124"  # the port the documentation shows
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+#: The examples run as copies with the shown port replaced by a free one, so that a
+#: busy 8124 (another server, a parallel run) cannot make a check fail.
+PORT = _free_port()
+_COPIES = Path(tempfile.mkdtemp(prefix="trionet-doc-examples-"))
+atexit.register(shutil.rmtree, _COPIES, ignore_errors=True)
+for _example in HERE.glob("*.py"):
+    if _example.name != "check.py":
+        text = _example.read_text().replace(SHOWN_PORT, str(PORT))
+        (_COPIES / _example.name).write_text(text)
 
 
 def _run(script: str, *args: str) -> str:
     """Run a program to completion; return its output (stdout and stderr)."""
     done = subprocess.run(
-        [PYTHON, str(HERE / script), *args],
+        [PYTHON, str(_COPIES / script), *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -61,7 +81,7 @@ def _wait_port(port: int = PORT) -> None:
 
 def _serve(script: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PYTHON, str(HERE / script), *args],
+        [PYTHON, str(_COPIES / script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
