@@ -117,6 +117,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._no_delay: bool | None = None
         self._keep_alive: tuple[bool, float] | None = None
         self._closed_event: anyio.Event | None = None
+        self._close_pending = False  # destroyed, 'close' not yet emitted
         # onread: reads go into the caller's buffer (buffer_updated), never to 'data'
         self._onread: OnRead | None = None
         self._onread_stopped = False  # the onread callback returned False: until resume()
@@ -265,7 +266,7 @@ class Socket(Handle, anyio.abc.ByteStream):
             self.set_keep_alive(*self._keep_alive)
         if self.timeout:
             self._touch()
-        if self._flowing is False or (self._flowing is None and self._queue is not None):
+        if self._flowing is False or self._queue is not None:
             transport.pause_reading()
 
     def _flush_pending(self) -> None:
@@ -451,6 +452,8 @@ class Socket(Handle, anyio.abc.ByteStream):
             and not self._onread_stopped
         ):
             transport.resume_reading()
+        if not backlog and self._flowing and (self._rbuf or self._read_eof):
+            self._flow()  # what arrived while async listeners ran
 
     def _add(self, event: str, listener: Any, prepend: bool, once: bool) -> None:
         super()._add(event, listener, prepend, once)
@@ -597,6 +600,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         if callback is not None:
             if self.writable_finished:
                 self._scope.call_soon(callback, None)
+            elif self.destroyed:
+                self._scope.call_soon(callback, _errors.err_stream_destroyed("end"))
             else:
                 self._finish_cbs.append(callback)
         if self.writable_ended or self.destroyed:
@@ -617,9 +622,9 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.writable_finished or self.destroyed:
             return
         self.writable_finished = True
-        for cb in self._finish_cbs:  # Node v20 calls end()'s callbacks just before 'finish'
+        callbacks, self._finish_cbs = self._finish_cbs, []
+        for cb in callbacks:  # Node v20 calls end()'s callbacks just before 'finish'
             self._deliver_call(lambda cb=cb: cb(None))  # type: ignore[misc]
-        self._finish_cbs.clear()
         self._deliver("finish")
         event = self._finish_event
         if event is not None:
@@ -636,7 +641,6 @@ class Socket(Handle, anyio.abc.ByteStream):
             return self
         self.destroyed = True
         self._sockname = None  # the local end is gone with the handle (Node v20)
-        was_connecting = self.connecting
         self.connecting = False
         self._had_error = error is not None
         if self._connect_scope is not None:
@@ -646,7 +650,8 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._timer_scope = None
         if self._transport is not None:
             self._transport.abort()
-        self._transport_closed_at = self._transport
+        self._transport = None  # no handle any more: 'pending' is true from now (Node)
+        self._close_pending = True
         pending, self._pending = self._pending, []
         self._pending_len = 0
         for _, callback in pending:
@@ -655,23 +660,25 @@ class Socket(Handle, anyio.abc.ByteStream):
         for callback in self._write_cbs:
             self._scope.call_soon(callback, error or _errors.err_stream_destroyed("write"))
         self._write_cbs.clear()
+        for callback in self._finish_cbs:
+            self._scope.call_soon(callback, error or _errors.err_stream_destroyed("end"))
+        self._finish_cbs.clear()
         self._wake_reader()
         for event in (self._drain_event, self._finish_event):
             if event is not None:
                 event.set()
         self._drain_event = self._finish_event = None
-        del was_connecting
         self._scope.call_soon(self._emit_close, error)
         return self
 
     def _emit_close(self, error: BaseException | None) -> None:
-        self._transport = None  # no handle any more: 'pending' is true in 'close' (Node)
         if error is not None:
             self._deliver("error", error)
         self._deliver("close", error is not None)
         self._deliver_call(self._closed_done)
 
     def _closed_done(self) -> None:
+        self._close_pending = False
         if self.destroyed:  # else a 'close' listener connected it again (Node G14)
             self._scope.unregister(self)
         if self.server is not None:
@@ -898,8 +905,14 @@ class Socket(Handle, anyio.abc.ByteStream):
                 raise anyio.ClosedResourceError
             if self._transport is not None and self._queue is None:
                 self._transport.resume_reading()
+            if self._readable_event is not None:
+                raise anyio.BusyResourceError("reading from")
             self._readable_event = event = anyio.Event()
-            await event.wait()
+            try:
+                await event.wait()
+            finally:  # also when cancelled: the next receive() may wait again
+                if self._readable_event is event:
+                    self._readable_event = None
         chunk = self._rbuf.popleft()
         if len(chunk) > max_bytes:
             self._rbuf.appendleft(chunk[max_bytes:])
@@ -922,8 +935,14 @@ class Socket(Handle, anyio.abc.ByteStream):
             raise anyio.ClosedResourceError
         if not self.write(item):
             while self._need_drain and not self.destroyed:
+                if self._drain_event is not None:
+                    raise anyio.BusyResourceError("writing to")
                 self._drain_event = event = anyio.Event()
-                await event.wait()
+                try:
+                    await event.wait()
+                finally:
+                    if self._drain_event is event:
+                        self._drain_event = None
             if self.destroyed:
                 raise anyio.BrokenResourceError
 
@@ -935,8 +954,9 @@ class Socket(Handle, anyio.abc.ByteStream):
     async def _wait_finished(self) -> None:
         while not self.writable_finished and not self.destroyed:
             if self.connecting or self._transport is not None:
-                self._finish_event = event = anyio.Event()
-                await event.wait()
+                if self._finish_event is None:
+                    self._finish_event = anyio.Event()
+                await self._finish_event.wait()
             else:
                 break
 
@@ -951,7 +971,7 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     async def wait_closed(self) -> None:
         """Wait until 'close' has been emitted."""
-        if self._transport is None and not self.connecting:
+        if self._transport is None and not self.connecting and not self._close_pending:
             return
         if self._closed_event is None:
             self._closed_event = anyio.Event()
