@@ -127,3 +127,10 @@ async def test_concurrent_receive_is_busy_not_stranded() -> None:
         client.destroy()
         conn.destroy()
         server.close()
+
+
+async def test_socket_takes_nodes_option_names_as_keywords() -> None:
+    async with trionet.open_scope():
+        assert trionet.Socket(allowHalfOpen=True).allow_half_open is True
+        assert trionet.Socket({"highWaterMark": 10}).writable_high_water_mark == 10
+        assert trionet.Socket(highWaterMark=7, unknownOption=1).readable_high_water_mark == 7

@@ -1,6 +1,6 @@
 """The connect path: validate options, look the host up, and try each address (Happy Eyeballs).
 
-``plan_connect`` checks every option at once (bad input raises in the caller);
+``ConnectPlan(...)`` checks every option at once (bad input raises in the caller);
 the returned plan's ``run()`` does the I/O in the socket's connect task and
 reports progress as Node's events ('lookup', 'connectionAttempt', ...).
 """
@@ -235,7 +235,7 @@ class ConnectPlan:
         return sock
 
 
-async def _connect_sock(sock: _socket.socket, addr: Any, address: str | None = None) -> None:
+async def _connect_sock(sock: _socket.socket, addr: tuple[str, int]) -> None:
     try:
         err = sock.connect_ex(addr)
     except OSError as exc:
@@ -244,9 +244,7 @@ async def _connect_sock(sock: _socket.socket, addr: Any, address: str | None = N
         await anyio.wait_writable(sock)
         err = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
     if err:
-        if isinstance(addr, tuple):
-            raise _errors.system_error(err, "connect", address=addr[0], port=addr[1])
-        raise _errors.system_error(err, "connect", address=address)
+        raise _errors.system_error(err, "connect", address=addr[0], port=addr[1])
 
 
 def _lookup_result(result: Any) -> list[tuple[str, int]]:
@@ -262,7 +260,3 @@ def _lookup_result(result: Any) -> list[tuple[str, int]]:
         found.append((str(address), int(family or is_ip(str(address)) or 4)))
     return found
 
-
-def connect_socket(handle: Socket, options: Mapping[str, Any]) -> ConnectPlan:
-    """Validate ``options`` for ``handle.connect`` and return the plan its task will run."""
-    return ConnectPlan(handle, options)

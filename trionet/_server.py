@@ -6,6 +6,7 @@ server has stopped listening and every connection it accepted has closed.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket as _socket
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from . import _errors, _ipc
 from ._args import normalize_args
 from ._handle import Handle
 from ._ip import is_ip
-from ._socket import Socket
+from ._socket import Socket, _family_name
 from ._transport import Listener, start_listener
 from ._validate import validate_function, validate_port
 
@@ -26,11 +27,9 @@ DEFAULT_BACKLOG = 511
 _Callback = Callable[..., object]
 
 
-def _family_name(family: int) -> str:
-    return "IPv6" if family == _socket.AF_INET6 else "IPv4"
-
-
+@functools.cache
 def _has_ipv6() -> bool:
+    """Whether this host can bind the IPv6 loopback (asked once: the answer does not change)."""
     if not _socket.has_ipv6:
         return False
     try:
@@ -354,7 +353,7 @@ class Server(Handle):
             if callback is not None:  # a once('close') listener, as Node's
                 self.once("close", lambda: callback(err))
             if not self._serving:
-                self._scope.call_soon(self._close_not_running, None, err)
+                self._scope.call_soon(self._deliver, "close")
             return self
         if callback is not None:
             self.once("close", lambda: callback(None))
@@ -365,16 +364,11 @@ class Server(Handle):
             self._listener = None
         elif not self._starting:  # else _serve closes it through the listener it gets
             sock.close()
-        self._unlink_unix(sock)
+        self._unlink_unix()
         self._check_drained()
         return self
 
-    def _close_not_running(self, callback: _Callback | None, err: BaseException) -> None:
-        self._deliver("close")
-        if callback is not None:
-            self._deliver_call(lambda: callback(err))
-
-    def _unlink_unix(self, sock: _socket.socket | None) -> None:
+    def _unlink_unix(self) -> None:
         """Remove the socket file this server made, if the path still names it (_ipc)."""
         inode = self._unix_inode
         if inode is None:
@@ -388,7 +382,7 @@ class Server(Handle):
         elif self._lsock is not None:
             self._lsock.close()
         self._lsock = None
-        self._unlink_unix(None)
+        self._unlink_unix()
         for conn in list(self._connections):
             conn._scope_close()
 

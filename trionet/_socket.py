@@ -15,12 +15,12 @@ from anyio.abc import SocketAttribute
 
 from . import _errors
 from ._args import normalize_args
-from ._connect import connect_socket
+from ._connect import ConnectPlan
 from ._encoding import StringDecoder, normalize_encoding
 from ._handle import Handle
 from ._ipc import OnRead, PendingTransport, adopt_connected
 from ._transport import Transport, start_client
-from ._validate import validate_data, validate_function, validate_timeout
+from ._validate import normalize_options, validate_data, validate_function, validate_timeout
 
 DEFAULT_HIGH_WATER_MARK = 16384
 
@@ -57,14 +57,12 @@ class Socket(Handle, anyio.abc.ByteStream):
         **kwargs: Any,
     ) -> None:
         super().__init__(_scope)
-        if options is not None:
-            opts = dict(options)
-            allow_half_open = bool(
-                opts.get("allow_half_open", opts.get("allowHalfOpen", allow_half_open))
-            )
-            high_water_mark = opts.get(
-                "high_water_mark", opts.get("highWaterMark", high_water_mark)
-            )
+        if options is not None or kwargs:
+            # Node's option names (allowHalfOpen=...) work as keywords too; unknown keys
+            # are ignored, as Node ignores them.
+            opts = normalize_options(options, kwargs)
+            allow_half_open = bool(opts.get("allow_half_open", allow_half_open))
+            high_water_mark = opts.get("high_water_mark", high_water_mark)
             fd = opts.get("fd", fd)
             readable = opts.get("readable", readable)
             writable = opts.get("writable", writable)
@@ -127,7 +125,6 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._flowing = True
         if fd is not None:
             self._open_fd(adopt_connected(fd), readable is not False, writable is not False)
-        del kwargs
 
     def _open_fd(self, sock: _socket.socket, readable: bool, writable: bool) -> None:
         """Wrap an inherited connected descriptor (``Socket(fd=...)``), open at once as Node.
@@ -185,7 +182,7 @@ class Socket(Handle, anyio.abc.ByteStream):
             raise _errors.NodeError(
                 "ERR_SOCKET_CONNECTING", "Socket is already connecting or connected"
             )
-        target = connect_socket(self, options)  # validates; raises at once on bad input
+        target = ConnectPlan(self, options)  # validates; raises at once on bad input
         if self._onread is not None:  # Node takes the factory's first buffer here
             self._onread.start()
             self._onread_stopped = False
