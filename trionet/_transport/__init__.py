@@ -46,10 +46,6 @@ class Transport(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
 
-#: Called by a listener for each accepted connection; returns the protocol that will own it.
-AcceptCallback = Callable[[socket.socket], StreamProtocol | None]
-
-
 class Listener(Protocol):
     def close(self) -> None: ...
 
