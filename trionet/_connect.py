@@ -259,4 +259,3 @@ def _lookup_result(result: Any) -> list[tuple[str, int]]:
             family = 4 if family == "IPv4" else 6
         found.append((str(address), int(family or is_ip(str(address)) or 4)))
     return found
-
