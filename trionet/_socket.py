@@ -301,8 +301,22 @@ class Socket(Handle, anyio.abc.ByteStream):
             if "data" in self._async_events:
                 self._deliver("data", data)
                 return
+            # emit('data', data) to plain listeners, inlined: the hot path of every read
+            # (a call with *args is a C-level call; this loop's calls are not).
+            listeners = self._events.get("data")
+            if listeners is None:
+                return
             try:
-                self.emit("data", data)
+                for listener in listeners:
+                    result = listener(data)
+                    if (
+                        result is not None
+                        and result is not True
+                        and result is not False
+                        and hasattr(result, "__await__")
+                    ):
+                        # as emit(): an awaitable returned by a plain listener runs as a task
+                        self._start_async_listener(lambda awaitable: awaitable, (result,))
             except Exception as exc:
                 self._scope.report(exc)
             return
@@ -490,6 +504,27 @@ class Socket(Handle, anyio.abc.ByteStream):
         callback: _Callback | None = None,
     ) -> bool:
         """Queue ``data``; False once the queue reaches the high-water mark ('drain' follows)."""
+        transport = self._transport
+        if (
+            data.__class__ is bytes
+            and encoding is None
+            and callback is None
+            and transport is not None
+            and not self.writable_ended
+            and not self.destroyed
+        ):
+            # The hot path (bytes, no callback, connected): _write_now inlined (keep in step).
+            if self.timeout:
+                self._touch()
+            self._written += len(data)
+            transport.write(data)
+            if not self._write_blocked:
+                return True
+            queued = self._queue_mark = transport.get_write_buffer_size()  # see _timer
+            if queued >= self.writable_high_water_mark:
+                self._need_drain = True
+                return False
+            return True
         if callable(encoding):
             callback, encoding = encoding, None
         if data is None:
@@ -525,6 +560,7 @@ class Socket(Handle, anyio.abc.ByteStream):
     def _write_now(
         self, chunk: bytes | memoryview, callback: _Callback | None, count: bool = False
     ) -> bool:
+        # (write() has a copy of this for bytes without a callback: keep them in step)
         transport = self._transport
         assert transport is not None
         if self.timeout:

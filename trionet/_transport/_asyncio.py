@@ -24,18 +24,41 @@ from . import StreamProtocol
 _READ_SIZE = 65536
 
 
+def _full() -> int:
+    return 1 << 62
+
+
+def _zero() -> int:
+    return 0
+
+
+def _not_connected(data: bytes | bytearray | memoryview) -> None:
+    raise RuntimeError("not connected")
+
+
+def _no_handle(data: bytes) -> None:
+    raise RuntimeError("data before connection_made")
+
+
 class AsyncioTransport(asyncio.BaseProtocol):
     """Adapts an asyncio transport to trionet's Transport, and the handle to asyncio's protocol.
 
     A plain protocol by duck typing (``data_received``), deliberately not an
-    ``asyncio.Protocol``: uvloop treats any ``asyncio.Protocol`` as plain, so a
-    ``BufferedProtocol`` subclass of this class would never get ``get_buffer`` calls.
+    ``asyncio.Protocol`` (uvloop takes any ``asyncio.Protocol`` for a plain one).
+    ``data_received``, ``write`` and ``get_write_buffer_size`` are per-instance
+    callables: the handle's own method and the loop transport's, set in
+    ``connection_made``, so that the hot paths cross no extra Python call.
     """
+
+    data_received: Callable[[bytes], None]
+    write: Callable[[bytes | bytearray | memoryview], None]
+    get_write_buffer_size: Callable[[], int]
 
     def __init__(self, protocol: StreamProtocol | None = None) -> None:
         self.protocol = protocol
-        if protocol is not None:
-            self.data_received = protocol.data_received  # type: ignore[method-assign]
+        self.data_received = protocol.data_received if protocol is not None else _no_handle
+        self.write = _not_connected
+        self.get_write_buffer_size = _zero
         self._transport: asyncio.Transport | None = None
         self._closed = False
         self._resuming = False  # inside resume_writing (see write_eof)
@@ -55,8 +78,28 @@ class AsyncioTransport(asyncio.BaseProtocol):
         if type(stream).__module__.startswith("uvloop") and self.sock.family != socket.AF_UNIX:
             # uvloop turns Nagle off on every TCP transport; Node leaves it on (setNoDelay)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-        self.write = stream.write  # type: ignore[method-assign]
-        self.get_write_buffer_size = stream.get_write_buffer_size  # type: ignore[method-assign]
+        write = stream.write
+        fatal_error = getattr(stream, "_fatal_error", None)
+        if fatal_error is not None and type(stream).__module__.startswith("asyncio."):
+            # asyncio's own transports: hear of a failed write (or read) as it fails,
+            # at no cost per write (see _write_failed).
+            def on_fatal_error(exc: BaseException, *args: Any) -> None:
+                fatal_error(exc, *args)
+                if not self._closed:
+                    self._write_failed()
+
+            stream._fatal_error = on_fatal_error  # type: ignore[attr-defined]
+            self.write = write
+        else:
+            is_closing = stream.is_closing
+
+            def checked_write(data: bytes | bytearray | memoryview) -> None:
+                write(data)
+                if is_closing() and not self._closed:
+                    self._write_failed()
+
+            self.write = checked_write
+        self.get_write_buffer_size = stream.get_write_buffer_size
         if self._on_made is not None:
             protocol = self._on_made(self)
             self._on_made = None
@@ -64,15 +107,11 @@ class AsyncioTransport(asyncio.BaseProtocol):
                 self.abort()
                 return
             self.protocol = protocol
-            self.data_received = protocol.data_received  # type: ignore[method-assign]
+            self.data_received = protocol.data_received
             # uvloop keeps the bound data_received it found at set_protocol time:
             # set it again so that reads go straight to the handle (reading
             # starts after connection_made on both loops, so nothing is missed).
             stream.set_protocol(self)
-
-    def data_received(self, data: bytes) -> None:  # replaced by the handle's own
-        if self.protocol is not None:
-            self.protocol.data_received(data)
 
     def eof_received(self) -> bool:
         if self.protocol is not None:
@@ -90,20 +129,37 @@ class AsyncioTransport(asyncio.BaseProtocol):
             self.protocol.pause_writing()
 
     def resume_writing(self) -> None:
+        # Not now: asyncio's _write_ready calls this in the middle of its own
+        # bookkeeping, and a write from the handle's 'drain' listener that fails
+        # there makes it report the connection lost twice.
         if self.protocol is not None and not self._closed:
-            self._resuming = True
-            try:
-                self.protocol.resume_writing()
-            finally:
-                self._resuming = False
+            asyncio.get_running_loop().call_soon(self._resumed)
+
+    def _resumed(self) -> None:
+        transport = self._transport
+        if self.protocol is None or self._closed or transport is None:
+            return
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return  # failed (see _write_failed), or paused again: a later resume follows
+        self._resuming = True
+        try:
+            self.protocol.resume_writing()
+        finally:
+            self._resuming = False
+
+    def _write_failed(self) -> None:
+        """The transport failed during a write (EPIPE, ECONNRESET...).
+
+        asyncio and uvloop report it with connection_lost on a later loop
+        iteration and silently drop every write until then; Node's write()
+        returns false at once. Until connection_lost comes, the transport says
+        it is full, so that write() returns false and a writing loop stops.
+        """
+        self.get_write_buffer_size = _full
+        if self.protocol is not None:
+            self.protocol.pause_writing()
 
     # -- trionet transport side -------------------------------------------------------
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # replaced in connection_made
-        raise RuntimeError("not connected")
-
-    def get_write_buffer_size(self) -> int:  # replaced in connection_made
-        return 0
 
     def write_eof(self) -> None:
         if self._transport is not None and not self._closed:

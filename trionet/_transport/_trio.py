@@ -16,9 +16,10 @@ connection a task, which is what decides the connect rate and the memory of
 an idle connection. The epoll set is waited for like any fd, so trio's
 scheduling, cancellation and other tasks are unaffected.
 
-Client connections (and every connection where epoll is missing) use the
-same handlers from a reader task per connection and a writer task started
-only when a write would block.
+Client connections share one such set per task group (its task ends with
+the last of them). Where epoll is missing, and for Node's ``onread`` clients,
+the same handlers run from a reader task per connection and a writer task
+started only when a write would block.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import errno
 import select
 import socket
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +39,7 @@ from . import StreamProtocol
 
 _READ_SIZE = 65536
 _ACCEPT_BATCH = 64  # connections accepted per wake-up, so that reads are not starved
+_READS_PER_WAKEUP = 16  # full-size reads in a row from one socket before serving others
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
 
@@ -73,7 +76,7 @@ class TrioTransport:
         self,
         sock: socket.socket,
         group: anyio.abc.TaskGroup | None,
-        reactor: TrioListener | None = None,
+        reactor: _Reactor | None = None,
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
@@ -114,8 +117,8 @@ class TrioTransport:
         if reactor is None:
             return
         want = 0
-        if not self._closed and self.protocol is not None:
-            if not self._read_paused and not self._read_done:
+        if not self._closed:
+            if self.data_received is not None and not self._read_paused and not self._read_done:
                 want = _IN
             if self._buffer:
                 want |= _OUT
@@ -126,22 +129,30 @@ class TrioTransport:
     # -- reading -----------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        try:
-            data = self.sock.recv(_READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._read_done = True
-            self._update()
-            self._lost(exc)
-            return
-        if data:
-            self.data_received(data)  # type: ignore[misc]
-            return
-        self._read_done = True
-        self._update()
-        assert self.protocol is not None
-        self.protocol.eof_received()
+        recv = self.sock.recv
+        data_received = self.data_received
+        assert data_received is not None
+        # A read that fills the buffer leaves more behind, most likely: read on
+        # (as libuv does) rather than go back to waiting, a few times at most.
+        for _ in range(_READS_PER_WAKEUP):
+            try:
+                data = recv(_READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._read_done = True
+                self._update()
+                self._lost(exc)
+                return
+            if not data:
+                self._read_done = True
+                self._update()
+                assert self.protocol is not None
+                self.protocol.eof_received()
+                return
+            data_received(data)
+            if len(data) < _READ_SIZE or self._read_paused or self._closed:
+                return
 
     def _on_readable_into(self) -> None:
         """``_on_readable`` for a protocol with ``get_read_buffer`` (Node's onread)."""
@@ -315,48 +326,16 @@ class TrioTransport:
             self.protocol.connection_lost(exc)
 
 
-def start_client(
-    sock: socket.socket, protocol: StreamProtocol, group: anyio.abc.TaskGroup
-) -> TrioTransport:
-    transport = TrioTransport(sock, group)
-    transport._set_protocol(protocol)
-    group.start_soon(transport.read_loop)
-    return transport
+class _Reactor:
+    """One level-triggered epoll set of sockets, and the task that serves it."""
 
+    def __init__(self, use_epoll: bool = True) -> None:
+        self._epoll: Any = select.epoll() if use_epoll else None
+        self._watched: dict[int, Any] = {}  # fd -> what to call (``_ready``) with its events
+        self._live = 0  # transports not yet closed
 
-class TrioListener:
-    """A listening socket and the connections it accepted, served by one task.
-
-    With epoll, the task waits for one epoll set holding the listening socket
-    and every live connection, then serves whatever is ready (see the module
-    docstring); it ends once the listener is closed and its last connection is.
-    Without epoll, it is an accept loop starting a reader task per connection.
-    """
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
-        group: anyio.abc.TaskGroup,
-    ) -> None:
-        self.sock = sock
-        self._on_accept = on_accept
-        self._group = group
-        self._closed = False
-        self._epoll: Any = select.epoll() if _HAS_EPOLL else None
-        self._watched: dict[int, Any] = {}  # fd -> what to call with its events
-        self._live = 0  # connections not yet closed
-        if self._epoll is not None:
-            self._epoll.register(sock.fileno(), _IN)
-            self._watched[sock.fileno()] = self
-
-    # -- the reactor -------------------------------------------------------------
-
-    async def serve(self) -> None:
+    async def _serve_epoll(self) -> None:
         epoll = self._epoll
-        if epoll is None:
-            await self._accept_loop()
-            return
         if epoll.closed:
             return
         poll = epoll.poll
@@ -375,8 +354,7 @@ class TrioListener:
         except trio.ClosedResourceError:
             return
         finally:
-            if not epoll.closed:  # cancelled
-                epoll.close()
+            self._stop()  # (already stopped, unless cancelled)
 
     def _watch(self, transport: TrioTransport, old: int, new: int) -> None:
         epoll = self._epoll
@@ -394,8 +372,11 @@ class TrioListener:
 
     def _forget(self, transport: TrioTransport) -> None:
         self._live -= 1
-        if self._closed and not self._live:
+        if self._finished():
             self._stop()
+
+    def _finished(self) -> bool:
+        return not self._live
 
     def _stop(self) -> None:
         epoll = self._epoll
@@ -403,6 +384,76 @@ class TrioListener:
             trio.lowlevel.notify_closing(epoll)
             epoll.close()
             self._watched.clear()
+
+
+class _ClientReactor(_Reactor):
+    """The reactor of the client connections of one task group; it ends with the last one."""
+
+    def __init__(self, group: anyio.abc.TaskGroup) -> None:
+        super().__init__()
+        self._group = group
+
+    def _stop(self) -> None:
+        super()._stop()
+        if _client_reactors.get(self._group) is self:
+            del _client_reactors[self._group]
+
+
+_client_reactors: weakref.WeakKeyDictionary[anyio.abc.TaskGroup, _ClientReactor] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def start_client(
+    sock: socket.socket, protocol: StreamProtocol, group: anyio.abc.TaskGroup
+) -> TrioTransport:
+    if _HAS_EPOLL and protocol.get_read_buffer is None:
+        reactor = _client_reactors.get(group)
+        if reactor is None or reactor._epoll.closed:
+            reactor = _client_reactors[group] = _ClientReactor(group)
+            group.start_soon(reactor._serve_epoll)
+        transport = TrioTransport(sock, group, reactor)
+        reactor._live += 1
+        transport._set_protocol(protocol)
+        return transport
+    transport = TrioTransport(sock, group)
+    transport._set_protocol(protocol)
+    group.start_soon(transport.read_loop)
+    return transport
+
+
+class TrioListener(_Reactor):
+    """A listening socket and the connections it accepted, served by one task.
+
+    With epoll, the task waits for one epoll set holding the listening socket
+    and every live connection, then serves whatever is ready (see the module
+    docstring); it ends once the listener is closed and its last connection is.
+    Without epoll, it is an accept loop starting a reader task per connection.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
+        group: anyio.abc.TaskGroup,
+    ) -> None:
+        super().__init__(_HAS_EPOLL)
+        self.sock = sock
+        self._on_accept = on_accept
+        self._group = group
+        self._closed = False
+        if self._epoll is not None:
+            self._epoll.register(sock.fileno(), _IN)
+            self._watched[sock.fileno()] = self
+
+    async def serve(self) -> None:
+        if self._epoll is None:
+            await self._accept_loop()
+        else:
+            await self._serve_epoll()
+
+    def _finished(self) -> bool:
+        return self._closed and not self._live
 
     def _ready(self, events: int) -> None:
         """The listening socket is readable: accept a batch of connections."""
