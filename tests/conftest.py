@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import hypothesis
 import pytest
+
+# CI runs the property tests with a fixed seed (the same examples every run); locally
+# hypothesis explores new ones each time.
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 #: Upper bound for any single async test, in seconds (a hung test is a failed test).
 TEST_TIMEOUT = float(os.environ.get("TRIONET_TEST_TIMEOUT", "30"))
