@@ -36,6 +36,10 @@ CLIENT_EVENTS = (
     "close",
 )
 
+#: A client's events for a connect + a one-chunk reply + the server's end.
+EXCHANGE = ["connectionAttempt", "connect", "ready", "data", "end", "close"]
+EXCHANGE_AFTER_LOOKUP = ["lookup", *EXCHANGE]
+
 
 async def wait_for(event: anyio.Event, timeout: float = 5) -> None:
     with anyio.fail_after(timeout):
@@ -200,15 +204,7 @@ async def test_connect_to_server_address_g19() -> None:
         client = Watched(trionet.connect(address))
         await client.finished()
         server.close()
-    assert client.names() == [
-        "lookup",
-        "connectionAttempt",
-        "connect",
-        "ready",
-        "data",
-        "end",
-        "close",
-    ]
+    assert client.names() == EXCHANGE_AFTER_LOOKUP
     assert client.args("lookup") == [(None, "127.0.0.1", 4, "localhost")]
     assert client.data() == b"hello"
 
@@ -249,15 +245,7 @@ async def test_event_order_for_a_host_name() -> None:
         client = Watched(trionet.connect(port, "localhost"))
         await client.finished()
         server.close()
-    assert client.names() == [
-        "lookup",
-        "connectionAttempt",
-        "connect",
-        "ready",
-        "data",
-        "end",
-        "close",
-    ]
+    assert client.names() == EXCHANGE_AFTER_LOOKUP
     assert client.args("lookup") == [(None, "127.0.0.1", 4, "localhost")]
 
 
@@ -513,15 +501,7 @@ async def test_custom_lookup_callback_style_single_address() -> None:
     assert not options.get("all")
     assert options.get("family") in (0, None)
     assert options["hints"] == socket.AI_ADDRCONFIG  # Node's default hints
-    assert client.names() == [
-        "lookup",
-        "connectionAttempt",
-        "connect",
-        "ready",
-        "data",
-        "end",
-        "close",
-    ]
+    assert client.names() == EXCHANGE_AFTER_LOOKUP
     assert client.args("lookup") == [(None, "127.0.0.1", 4, "example.test")]
 
 
@@ -539,15 +519,7 @@ async def test_custom_lookup_callback_style_all_addresses() -> None:
         server.close()
     assert calls[0]["all"] is True  # auto_select_family (the default) asks for all addresses
     assert calls[0]["hints"] == socket.AI_ADDRCONFIG
-    assert client.names() == [
-        "lookup",
-        "connectionAttempt",
-        "connect",
-        "ready",
-        "data",
-        "end",
-        "close",
-    ]
+    assert client.names() == EXCHANGE_AFTER_LOOKUP
     assert client.args("lookup") == [(None, "127.0.0.1", 4, "example.test")]
 
 
