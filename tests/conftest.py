@@ -5,12 +5,18 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 import hypothesis
 import pytest
+
+# A run started in the background by a non-interactive shell inherits SIGINT ignored,
+# and so would every server a test starts: the tests stop those with Ctrl-C (SIGINT).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # CI runs the property tests with a fixed seed (the same examples every run); locally
 # hypothesis explores new ones each time.

@@ -23,6 +23,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# Started in the background by a non-interactive shell, this process (and every server
+# it starts) would ignore SIGINT, which the checks use to stop the servers.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 TIMEOUT = 20.0
