@@ -15,6 +15,7 @@ write path needs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import Callable
 from typing import Any, cast
@@ -169,7 +170,14 @@ class AsyncioTransport(asyncio.BaseProtocol):
                 # a second shutdown() fails (ENOTCONN) if the peer has closed meanwhile.
                 asyncio.get_running_loop().call_soon(self.write_eof)
                 return
-            self._transport.write_eof()
+            try:
+                self._transport.write_eof()
+            except OSError as exc:
+                # The selector transport shuts down synchronously: a peer that has
+                # already gone answers ENOTCONN (ignored, as the trio engine does);
+                # anything else is the connection's loss, never the scope's error.
+                if exc.errno != errno.ENOTCONN:
+                    self.connection_lost(exc)
 
     def abort(self) -> None:
         if not self._closed:
