@@ -134,3 +134,27 @@ async def test_socket_takes_nodes_option_names_as_keywords() -> None:
         assert trionet.Socket(allowHalfOpen=True).allow_half_open is True
         assert trionet.Socket({"highWaterMark": 10}).writable_high_water_mark == 10
         assert trionet.Socket(highWaterMark=7, unknownOption=1).readable_high_water_mark == 7
+
+
+class _Boom(Exception):
+    pass
+
+
+async def test_an_error_in_a_delayed_write_callback_ends_the_scope() -> None:
+    """A write whose callback waits for the kernel (queued): its exception is not lost."""
+    with pytest.raises(_Boom):
+        async with trionet.open_scope():
+            server = trionet.create_server(lambda conn: conn.pause())
+            port = await listening(server)
+            client = trionet.connect(port, "127.0.0.1")
+            with anyio.fail_after(5):
+                conn = (await trionet.once(server, "connection"))[0]
+
+            def callback(err: BaseException | None) -> None:
+                raise _Boom(f"callback got {err!r}")
+
+            payload = b"x" * (8 * 1024 * 1024)  # more than the kernel buffers hold
+            assert client.write(payload, callback) is False
+            conn.resume()  # the queue drains, the callback runs and raises
+            with anyio.fail_after(10):
+                await anyio.sleep_forever()

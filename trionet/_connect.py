@@ -67,9 +67,7 @@ class ConnectPlan:
             validate_function(lookup, "options.lookup")
             self.lookup = lookup
         if self.local_address is not None and not is_ip(self.local_address):
-            raise _errors.NodeTypeError(
-                "ERR_INVALID_IP_ADDRESS", f"Invalid IP address: {self.local_address}"
-            )
+            raise _errors.err_invalid_ip_address(self.local_address)
         local_port = options.get("local_port")
         if local_port is not None:
             if isinstance(local_port, bool) or not isinstance(local_port, int):
@@ -117,9 +115,7 @@ class ConnectPlan:
         for address, family in found:
             handle._deliver("lookup", None, address, family, host)  # first, as Node
             if not is_ip(address):
-                raise _errors.NodeTypeError(
-                    "ERR_INVALID_IP_ADDRESS", f"Invalid IP address: {address}"
-                )
+                raise _errors.err_invalid_ip_address(address)
         return found
 
     async def _default_lookup(self) -> list[tuple[str, int]]:
@@ -190,7 +186,7 @@ class ConnectPlan:
                 errors.append(exc)
         if errors:
             raise _errors.aggregate_error(errors)
-        raise _errors.NodeError("ERR_SOCKET_CONNECTION_TIMEOUT", "Socket connection timeout")
+        raise _errors.err_socket_connection_timeout()
 
     async def _attempt(self, ip: str, family: int) -> _socket.socket:
         port = self.port

@@ -66,9 +66,15 @@ class Handle(EventEmitter):
         queue.append((event, args))
 
     def _deliver_call(self, fn: Callable[[], object]) -> None:
-        """Run ``fn`` once every event delivered before it has been handled."""
+        """Run ``fn`` once every event delivered before it has been handled.
+
+        An exception from ``fn`` (a user's callback, say) ends the scope, as one
+        from a listener does."""
         if self._queue is None:
-            fn()
+            try:
+                fn()
+            except Exception as exc:
+                self._scope.report(exc)
         else:
             self._queue.append((_CALL, (fn,)))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-import math
+import functools
 import socket as _socket
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -88,7 +88,6 @@ class Socket(Handle, anyio.abc.ByteStream):
         self.readable_ended = False
         self._decoder: StringDecoder | None = None
         self._readable_event: anyio.Event | None = None
-        self._read_error: BaseException | None = None
         self.bytes_read = 0
         # writing
         self._pending: list[tuple[bytes | memoryview, _Callback | None]] = []
@@ -207,7 +206,6 @@ class Socket(Handle, anyio.abc.ByteStream):
         self.writable_ended = self.writable_finished = self._ended_by_peer = False
         self._rbuf.clear()
         self._rlen = 0
-        self._flowing = None if self._flowing is None else self._flowing
         self._sockname = self._peername = None
         self._need_drain = False
         self._write_blocked = False
@@ -528,9 +526,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         if callable(encoding):
             callback, encoding = encoding, None
         if data is None:
-            raise _errors.NodeTypeError(
-                "ERR_STREAM_NULL_VALUES", "May not write null values to stream"
-            )
+            raise _errors.err_stream_null_values()
         chunk = validate_data(data, encoding)
         if callback is not None:
             validate_function(callback, "cb")
@@ -589,7 +585,7 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._touch()
         callbacks = self._write_cbs
         while callbacks:
-            self._deliver_call_safe(callbacks.popleft(), None)
+            self._deliver_call(functools.partial(callbacks.popleft(), None))
         if self._need_drain:
             self._need_drain = False
             if not self.writable_ended:  # Node emits no 'drain' once end() was called
@@ -600,12 +596,6 @@ class Socket(Handle, anyio.abc.ByteStream):
                 event.set()
         if self.writable_ended and not self.writable_finished and not self.destroyed:
             self._scope.call_soon(self._finish)
-
-    def _deliver_call_safe(self, fn: _Callback, *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:
-            self._scope.report(exc)
 
     def _write_after_end(self, callback: _Callback | None) -> None:
         # After the automatic end that follows the peer's FIN, Node's error is EPIPE.
@@ -767,8 +757,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self._timer_scope is not None:
             self._timer_scope.cancel()
             self._timer_scope = None
-        if seconds == 0 or math.isinf(seconds):
-            self.timeout = 0 if seconds == 0 else None
+        if seconds == 0:  # validate_timeout has refused NaN and infinity
+            self.timeout = 0
             if callback is not None:
                 self.remove_listener("timeout", callback)
             return self
