@@ -57,7 +57,7 @@ class Scope:
         self.backend = backend
         self._handles: set[Handle] = set()
         self._busy = 0
-        self._idle = anyio.Event()
+        self._idle: anyio.Event | None = None  # made by _wait_idle, set when _busy reaches 0
         self._error: BaseException | None = None
         #: Every error reported to the scope, in order; the first is the one raised.
         self.errors: list[BaseException] = []
@@ -75,11 +75,12 @@ class Scope:
     # -- work accounting ---------------------------------------------------------
 
     def _add_busy(self, n: int) -> None:
-        self._busy += n
-        if self._busy == 0:
-            self._idle.set()
-        elif self._idle.is_set():
-            self._idle = anyio.Event()
+        busy = self._busy = self._busy + n
+        if busy == 0:
+            event = self._idle
+            if event is not None:
+                self._idle = None
+                event.set()
 
     def register(self, handle: Handle) -> None:
         """Track an open handle; a ref'd one keeps the scope running."""
@@ -180,7 +181,10 @@ class Scope:
     async def _wait_idle(self) -> None:
         while self._busy > 0 or self._ticks or self._loop_ticks:
             if self._busy > 0:
-                await self._idle.wait()
+                event = self._idle
+                if event is None:
+                    event = self._idle = anyio.Event()
+                await event.wait()
             else:
                 await anyio.lowlevel.checkpoint()
 
