@@ -19,7 +19,7 @@ import pytest
 from anyio.abc import SocketAttribute
 
 import trionet
-from tests.support import Rec, listening
+from tests.support import Rec, listening, needs_node, run_node
 
 pytestmark = pytest.mark.anyio
 
@@ -967,3 +967,78 @@ async def test_write_after_the_automatic_end_is_node_epipe() -> None:
     assert events[1][1] is err
     assert events[3] == ("close", True)
     assert b"".join(received) == b"in the end listener"
+
+
+# -- addresses ----------------------------------------------------------------------------
+
+_NODE_ADDRESSES_AFTER_CLOSE = r"""
+const net = require('net');
+const out = {};
+const srv = net.createServer((s) => {
+  if (process.argv.includes('read')) out.read = [s.remoteAddress, s.remotePort, s.localPort];
+  s.on('close', () => {
+    out.server = [s.remoteAddress ?? null, s.remotePort ?? null, s.localPort ?? null];
+    out.address = s.address();
+    srv.close(() => console.log(JSON.stringify(out)));
+  });
+  s.end();
+});
+srv.listen(0, '127.0.0.1', () => {
+  const c = net.connect(srv.address().port, '127.0.0.1');
+  c.resume();
+});
+"""
+
+
+def _names_after_close(read: bool) -> Callable[[], Any]:
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        closed = anyio.Event()
+
+        def on_connection(sock: trionet.Socket) -> None:
+            if read:
+                out["read"] = [sock.remote_address, sock.remote_port, sock.local_port]
+
+            def on_close(had_error: bool) -> None:
+                out["server"] = [sock.remote_address, sock.remote_port, sock.local_port]
+                out["address"] = sock.address()
+                closed.set()
+
+            sock.on("close", on_close)
+            sock.end()
+
+        async with trionet.open_scope():
+            server = trionet.create_server(on_connection)
+            port = await listening(server, 0, "127.0.0.1")
+            client = trionet.connect(port, "127.0.0.1")
+            client.resume()
+            await wait(closed)
+            server.close()
+        if read:
+            assert out["read"][0] == "127.0.0.1" and out["read"][2] == port
+        return out
+
+    return scenario
+
+
+@pytest.mark.parametrize("read", [False, True], ids=["never-read", "read-while-open"])
+async def test_addresses_after_close_are_those_read_while_open(read: bool) -> None:
+    # Node reads each address on first use and caches it; once the handle is
+    # closed only what was read is left, and address() is {} (trace below).
+    out = await _names_after_close(read)()
+    if read:
+        assert out["server"] == [*out["read"][:2], None]
+        assert out["server"][0] == "127.0.0.1"
+    else:
+        assert out["server"] == [None, None, None]
+    assert out["address"] == {}
+
+
+@needs_node
+@pytest.mark.parametrize("read", [False, True], ids=["never-read", "read-while-open"])
+async def test_addresses_after_close_match_node(read: bool) -> None:
+    (node,) = await run_node(_NODE_ADDRESSES_AFTER_CLOSE, "read" if read else "no")
+    ours = await _names_after_close(read)()
+    shape = lambda names: [v is not None for v in names]  # noqa: E731 (ports differ per run)
+    assert shape(ours["server"]) == shape(node["server"])
+    assert ours["address"] == node["address"] == {}

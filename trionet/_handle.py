@@ -23,6 +23,8 @@ class Handle(EventEmitter):
     is told (``_backlog_changed``) so it can stop reading (backpressure).
     """
 
+    __slots__ = ("_group", "_queue", "_refed", "_scope")
+
     def __init__(self, scope: Scope | None = None) -> None:
         super().__init__()
         self._scope: Scope = scope if scope is not None else current_scope()
@@ -54,7 +56,7 @@ class Handle(EventEmitter):
         """Emit ``event`` now if nothing is queued and no listener is async, else queue it."""
         queue = self._queue
         if queue is None:
-            if not self._has_async(event):
+            if event not in self._async_events:
                 try:
                     self.emit(event, *args)
                 except Exception as exc:

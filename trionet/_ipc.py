@@ -277,12 +277,14 @@ class PendingTransport:
         "_size",
         "_writes",
         "closed",
+        "no_delay",
         "sock",
         "started",
     )
 
     def __init__(self, sock: _socket.socket, protocol: Any) -> None:
         self.sock = sock
+        self.no_delay: bool | None = None  # inherited: unknown, left alone unless asked
         self._protocol = protocol
         self._writes: list[bytes] = []
         self._size = 0
@@ -337,6 +339,7 @@ class PendingTransport:
         if self._read_paused:
             transport.pause_reading()
         protocol = self._protocol
+        protocol._sync_no_delay(transport)  # the engine may have changed it (uvloop)
         if queued and not protocol.destroyed and transport.get_write_buffer_size() == 0:
             protocol.resume_writing()  # all taken by the kernel (else the engine tells later)
 

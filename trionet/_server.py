@@ -81,6 +81,7 @@ class Server(Handle):
         self.high_water_mark = high_water_mark
         self.max_connections: int | None = None
         self._lsock: _socket.socket | None = None
+        self._lsock_family = 0
         self._listener: Listener | None = None
         self._address: Any = None
         self._unix_inode: tuple[int, int] | None = None
@@ -199,6 +200,7 @@ class Server(Handle):
             self._scope.call_soon(self._deliver, "error", exc)
             return
         self._lsock = sock
+        self._lsock_family = int(sock.family)
         self._listen_id += 1
         try:
             self._address = sock.getsockname()
@@ -295,13 +297,14 @@ class Server(Handle):
         self._deliver("close")
         self._deliver_call(lambda: self._scope.unregister(self))
 
-    def _on_accept(self, conn: _socket.socket, transport: Any) -> Socket | None:
-        if self._lsock is None:  # reached us after close(): Node never emits those
+    def _on_accept(self, transport: Any) -> Socket | None:
+        lsock = self._lsock
+        if lsock is None:  # reached us after close(): Node never emits those
             transport.abort()
             return None
         limit = self.max_connections
         if limit is not None and len(self._connections) >= limit:
-            info = _drop_info(conn)
+            info = _drop_info(transport.sock)
             transport.abort()
             self._deliver("drop", info)
             return None
@@ -320,9 +323,9 @@ class Server(Handle):
         if self.pause_on_connect:
             sock._flowing = False
         self._connections.add(sock)
-        sock._attach(transport)
+        sock._attach(transport, self._lsock_family)
         self._scope.register(sock)
-        if self._has_async("connection"):
+        if "connection" in self._async_events:
             self._scope.spawn(self._emit_awaiting, "connection", sock, tg=self._group)
         else:
             try:

@@ -40,8 +40,55 @@ class Socket(Handle, anyio.abc.ByteStream):
     ``receive``, ``send``, ``send_eof`` and ``aclose`` work as anyio's streams do.
     """
 
-    #: The engine's hook for Node's ``onread`` (see ``StreamProtocol``); None: ``data_received``.
-    get_read_buffer: Callable[[], Any] | None = None
+    # Slots keep an idle connection small (a dict of this many attributes costs
+    # 1.5 KiB); the ByteStream bases still give instances a __dict__ for users' own
+    # attributes. Containers are made when first needed (an empty deque is 760 B).
+    __slots__ = (
+        "_activity",
+        "_close_pending",
+        "_closed_event",
+        "_connect_scope",
+        "_connected_once",
+        "_decoder",
+        "_drain_event",
+        "_ended_by_peer",
+        "_finish_cbs",
+        "_finish_event",
+        "_flowing",
+        "_had_error",
+        "_keep_alive",
+        "_need_drain",
+        "_no_delay",
+        "_onread",
+        "_onread_stopped",
+        "_peername",
+        "_pending",
+        "_pending_len",
+        "_queue_mark",
+        "_rbuf",
+        "_read_eof",
+        "_readable_event",
+        "_rlen",
+        "_sock_family",
+        "_sockname",
+        "_timer_scope",
+        "_transport",
+        "_write_blocked",
+        "_write_cbs",
+        "_written",
+        "allow_half_open",
+        "bytes_read",
+        "connecting",
+        "destroyed",
+        "get_read_buffer",
+        "readable_ended",
+        "readable_high_water_mark",
+        "server",
+        "timeout",
+        "writable_ended",
+        "writable_finished",
+        "writable_high_water_mark",
+    )
 
     def __init__(
         self,
@@ -82,7 +129,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._connect_scope: anyio.CancelScope | None = None
         # reading
         self._flowing: bool | None = None
-        self._rbuf: deque[bytes] = deque()
+        self._rbuf: deque[bytes] | None = None
         self._rlen = 0
         self._read_eof = False
         self.readable_ended = False
@@ -90,17 +137,17 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._readable_event: anyio.Event | None = None
         self.bytes_read = 0
         # writing
-        self._pending: list[tuple[bytes | memoryview, _Callback | None]] = []
+        self._pending: list[tuple[bytes | memoryview, _Callback | None]] | None = None
         self._pending_len = 0
         self._written = 0
         self._write_blocked = False
-        self._write_cbs: deque[_Callback] = deque()
+        self._write_cbs: deque[_Callback] | None = None
         self._need_drain = False
         self._drain_event: anyio.Event | None = None
         self.writable_ended = False
         self.writable_finished = False
         self._ended_by_peer = False
-        self._finish_cbs: list[_Callback] = []
+        self._finish_cbs: list[_Callback] | None = None
         self._finish_event: anyio.Event | None = None
         # timeout
         self.timeout: float | None = None
@@ -116,6 +163,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._closed_event: anyio.Event | None = None
         self._close_pending = False  # destroyed, 'close' not yet emitted
         # onread: reads go into the caller's buffer (buffer_updated), never to 'data'
+        #: The engine's hook for Node's ``onread`` (see ``StreamProtocol``); None: data_received.
+        self.get_read_buffer: Callable[[], Any] | None = None
         self._onread: OnRead | None = None
         self._onread_stopped = False  # the onread callback returned False: until resume()
         if onread is not None:
@@ -146,7 +195,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         pending = PendingTransport(sock, self)
         if not readable:
             pending.pause_reading()
-        self._attach(pending)
+        self._attach(pending, sock.family)
         self._scope.register(self)
         self._scope.spawn_system(self._fd_task, pending, tg=self._group)
 
@@ -204,7 +253,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._had_error = False
         self._read_eof = self.readable_ended = False
         self.writable_ended = self.writable_finished = self._ended_by_peer = False
-        self._rbuf.clear()
+        self._rbuf = None
         self._rlen = 0
         self._sockname = self._peername = None
         self._need_drain = False
@@ -234,7 +283,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.destroyed:
             transport.abort()
             return
-        self._attach(transport)
+        self._attach(transport, sock.family)
         self.connecting = False
         self._flush_pending()  # before 'connect': a write in its handler comes after (Node H1)
         self._deliver("connect")
@@ -244,19 +293,15 @@ class Socket(Handle, anyio.abc.ByteStream):
             if self._read_eof and not self._rbuf:
                 self._emit_end()
 
-    def _attach(self, transport: Transport) -> None:
-        """Take ownership of a connected transport (client or accepted)."""
+    def _attach(self, transport: Transport, family: int) -> None:
+        """Take ownership of a connected transport (client or accepted) of ``family``.
+
+        The addresses are read when first asked for, as Node does: most
+        connections never ask, and each read is a system call."""
         self._transport = transport
         self._connected_once = True
-        sock = transport.sock
-        self._sock_family = sock.family
-        try:
-            self._sockname = sock.getsockname()
-            self._peername = sock.getpeername()
-        except OSError:
-            pass
-        if self._no_delay is not None:
-            self.set_no_delay(self._no_delay)
+        self._sock_family = family
+        self._sync_no_delay(transport)
         if self._keep_alive is not None:
             self.set_keep_alive(*self._keep_alive)
         if self.timeout:
@@ -265,7 +310,7 @@ class Socket(Handle, anyio.abc.ByteStream):
             transport.pause_reading()
 
     def _flush_pending(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending or (), None
         self._pending_len = 0
         for chunk, callback in pending:
             if self.destroyed:  # a write failed: every later callback still runs, once
@@ -318,7 +363,10 @@ class Socket(Handle, anyio.abc.ByteStream):
             except Exception as exc:
                 self._scope.report(exc)
             return
-        self._rbuf.append(bytes(data))
+        rbuf = self._rbuf
+        if rbuf is None:
+            rbuf = self._rbuf = deque()
+        rbuf.append(bytes(data))
         self._rlen += len(data)
         if self._rlen >= self.readable_high_water_mark and self._transport is not None:
             self._transport.pause_reading()
@@ -347,6 +395,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.connecting or self._onread_stopped or self._flowing is False:
             # Read before 'connect' or while stopped (an engine that had not stopped yet:
             # an asyncio loop adopting the socket). _flow replays it through the buffer.
+            if self._rbuf is None:
+                self._rbuf = deque()
             with memoryview(onread.buffer) as view, view.cast("B") as raw:
                 self._rbuf.append(raw[:nbytes].tobytes())
             self._rlen += nbytes
@@ -378,6 +428,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         assert onread is not None
         rbuf = self._rbuf
         while self._flowing and rbuf and not self.destroyed and not self._onread_stopped:
+            assert rbuf is not None
             chunk = rbuf.popleft()
             with memoryview(onread.buffer) as view, view.cast("B") as raw:
                 n = min(len(raw), len(chunk))
@@ -435,8 +486,9 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self._onread is not None:
             self._onread_flow()
             return
-        while self._flowing and self._rbuf and not self.destroyed:
-            chunk = self._rbuf.popleft()
+        rbuf = self._rbuf
+        while self._flowing and rbuf and not self.destroyed:
+            chunk = rbuf.popleft()
             self._rlen -= len(chunk)
             if self._decoder is not None:
                 text = self._decoder.write(chunk)
@@ -481,6 +533,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         was = self._flowing
         self._flowing = True
         stopped, self._onread_stopped = self._onread_stopped, False
+        if was is None and not self._rbuf and not self._read_eof and self._onread is None:
+            return self  # the first 'data' listener of a fresh socket: nothing to flow yet
         if not was or stopped:  # (stopped: the onread callback had returned False)
             self._scope.call_soon(self._flow)
         return self
@@ -544,6 +598,8 @@ class Socket(Handle, anyio.abc.ByteStream):
                     self._scope.call_soon(callback, err)
                 self.destroy(err)
                 return False
+            if self._pending is None:
+                self._pending = []
             self._pending.append((chunk, callback))
             self._pending_len += len(chunk)
             self._written += len(chunk)
@@ -569,6 +625,8 @@ class Socket(Handle, anyio.abc.ByteStream):
                 self._scope.call_soon(callback, None)
             return True
         if callback is not None:
+            if self._write_cbs is None:
+                self._write_cbs = deque()
             self._write_cbs.append(callback)
         queued = self._queue_mark = transport.get_write_buffer_size()  # see _timer
         if queued >= self.writable_high_water_mark:
@@ -584,7 +642,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.timeout:
             self._touch()
         callbacks = self._write_cbs
-        while callbacks:
+        while callbacks:  # (a callback may write and queue another)
             self._deliver_call(functools.partial(callbacks.popleft(), None))
         if self._need_drain:
             self._need_drain = False
@@ -625,6 +683,8 @@ class Socket(Handle, anyio.abc.ByteStream):
                 self._scope.call_soon(callback, None)
             elif self.destroyed:
                 self._scope.call_soon(callback, _errors.err_stream_destroyed("end"))
+            elif self._finish_cbs is None:
+                self._finish_cbs = [callback]
             else:
                 self._finish_cbs.append(callback)
         if self.writable_ended or self.destroyed:
@@ -645,7 +705,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.writable_finished or self.destroyed:
             return
         self.writable_finished = True
-        callbacks, self._finish_cbs = self._finish_cbs, []
+        callbacks, self._finish_cbs = self._finish_cbs or (), None
         for cb in callbacks:  # Node v20 calls end()'s callbacks just before 'finish'
             self._deliver_call(lambda cb=cb: cb(None))  # type: ignore[misc]
         self._deliver("finish")
@@ -675,17 +735,17 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._transport.abort()
         self._transport = None  # no handle any more: 'pending' is true from now (Node)
         self._close_pending = True
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending or (), None
         self._pending_len = 0
         for _, callback in pending:
             if callback is not None:
                 self._scope.call_soon(callback, _errors.err_socket_closed_before_connection())
-        for callback in self._write_cbs:
+        write_cbs, self._write_cbs = self._write_cbs or (), None
+        for callback in write_cbs:
             self._scope.call_soon(callback, error or _errors.err_stream_destroyed("write"))
-        self._write_cbs.clear()
-        for callback in self._finish_cbs:
+        finish_cbs, self._finish_cbs = self._finish_cbs or (), None
+        for callback in finish_cbs:
             self._scope.call_soon(callback, error or _errors.err_stream_destroyed("end"))
-        self._finish_cbs.clear()
         self._wake_reader()
         for event in (self._drain_event, self._finish_event):
             if event is not None:
@@ -805,14 +865,32 @@ class Socket(Handle, anyio.abc.ByteStream):
     def set_no_delay(self, no_delay: bool = True) -> Socket:
         """Turn Nagle's algorithm off (True) or on (False)."""
         self._no_delay = bool(no_delay)
-        if self._transport is not None and self._sock_family in (_socket.AF_INET, _socket.AF_INET6):
+        transport = self._transport
+        if transport is not None and self._sock_family in (_socket.AF_INET, _socket.AF_INET6):
             try:
-                self._transport.sock.setsockopt(
+                transport.sock.setsockopt(
                     _socket.IPPROTO_TCP, _socket.TCP_NODELAY, int(bool(no_delay))
                 )
+                transport.no_delay = bool(no_delay)
             except OSError:
                 pass
         return self
+
+    def _sync_no_delay(self, transport: Transport) -> None:
+        """Make TCP_NODELAY what this socket asked for, Node's default (off) if nothing.
+
+        Engines say what they left it at (uvloop turns it on; None: an inherited
+        descriptor, left alone unless asked), so only a difference costs a system call."""
+        if self._sock_family not in (_socket.AF_INET, _socket.AF_INET6):
+            return
+        current = transport.no_delay
+        want = self._no_delay
+        if want is None:
+            if not current:
+                return
+            want = False
+        if want != current:
+            self.set_no_delay(want)
 
     def set_keep_alive(self, enable: bool = False, initial_delay: float = 0) -> Socket:
         """Turn TCP keep-alive on or off; ``initial_delay`` is in seconds (whole ones are used)."""
@@ -831,9 +909,29 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     # -- properties ----------------------------------------------------------------
 
+    def _local_name(self) -> Any:
+        """getsockname() of the open handle, read once (Node: nothing once closed)."""
+        name = self._sockname
+        if name is None and self._transport is not None and not self.destroyed:
+            try:
+                name = self._sockname = self._transport.sock.getsockname()
+            except OSError:
+                pass
+        return name
+
+    def _remote_name(self) -> Any:
+        """getpeername(), read once while open and kept after close (as Node's cache)."""
+        name = self._peername
+        if name is None and self._transport is not None and not self.destroyed:
+            try:
+                name = self._peername = self._transport.sock.getpeername()
+            except OSError:
+                pass
+        return name
+
     def address(self) -> dict[str, Any] | str | None:
         """The local address: ``{'port', 'family', 'address'}`` for TCP, ``{}`` for IPC (Node)."""
-        name = self._sockname
+        name = self._local_name()
         if name is None:
             return {}  # never connected, or closed (Node v20)
         if isinstance(name, (str, bytes)):
@@ -842,31 +940,33 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     @property
     def local_address(self) -> str | None:
-        name = self._sockname
+        name = self._local_name()
         return name[0] if isinstance(name, tuple) else None
 
     @property
     def local_port(self) -> int | None:
-        name = self._sockname
+        name = self._local_name()
         return name[1] if isinstance(name, tuple) else None
 
     @property
     def local_family(self) -> str | None:
-        return _family_name(self._sock_family) if isinstance(self._sockname, tuple) else None
+        name = self._local_name()
+        return _family_name(self._sock_family) if isinstance(name, tuple) else None
 
     @property
     def remote_address(self) -> str | None:
-        name = self._peername
+        name = self._remote_name()
         return name[0] if isinstance(name, tuple) else None
 
     @property
     def remote_port(self) -> int | None:
-        name = self._peername
+        name = self._remote_name()
         return name[1] if isinstance(name, tuple) else None
 
     @property
     def remote_family(self) -> str | None:
-        return _family_name(self._sock_family) if isinstance(self._peername, tuple) else None
+        name = self._remote_name()
+        return _family_name(self._sock_family) if isinstance(name, tuple) else None
 
     @property
     def bytes_written(self) -> int:
@@ -936,9 +1036,11 @@ class Socket(Handle, anyio.abc.ByteStream):
             finally:  # also when cancelled: the next receive() may wait again
                 if self._readable_event is event:
                     self._readable_event = None
-        chunk = self._rbuf.popleft()
+        rbuf = self._rbuf
+        assert rbuf is not None
+        chunk = rbuf.popleft()
         if len(chunk) > max_bytes:
-            self._rbuf.appendleft(chunk[max_bytes:])
+            rbuf.appendleft(chunk[max_bytes:])
             chunk = chunk[:max_bytes]
         self._rlen -= len(chunk)
         if (
@@ -1007,17 +1109,18 @@ class Socket(Handle, anyio.abc.ByteStream):
                 raise anyio.TypedAttributeLookupError("not connected")
             return self._transport.sock
 
+        local, remote = self._local_name(), self._remote_name()
         attrs: dict[Any, Callable[[], Any]] = {
             SocketAttribute.raw_socket: sock,
             SocketAttribute.family: lambda: self._sock_family,
-            SocketAttribute.local_address: lambda: self._sockname,
+            SocketAttribute.local_address: lambda: local,
         }
-        if isinstance(self._sockname, tuple):
-            attrs[SocketAttribute.local_port] = lambda: self._sockname[1]
-        if self._peername is not None:
-            attrs[SocketAttribute.remote_address] = lambda: self._peername
-            if isinstance(self._peername, tuple):
-                attrs[SocketAttribute.remote_port] = lambda: self._peername[1]
+        if isinstance(local, tuple):
+            attrs[SocketAttribute.local_port] = lambda: local[1]
+        if remote is not None:
+            attrs[SocketAttribute.remote_address] = lambda: remote
+            if isinstance(remote, tuple):
+                attrs[SocketAttribute.remote_port] = lambda: remote[1]
         return attrs
 
     # -- pipe ------------------------------------------------------------------------
@@ -1037,7 +1140,8 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     def __repr__(self) -> str:
         state = self.ready_state
-        return f"<trionet.Socket {state} local={self._sockname!r} remote={self._peername!r}>"
+        local, remote = self._local_name(), self._remote_name()
+        return f"<trionet.Socket {state} local={local!r} remote={remote!r}>"
 
 
 def _discard_read(data: bytes) -> None:

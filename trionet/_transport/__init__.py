@@ -36,7 +36,11 @@ class StreamProtocol(Protocol):
 class Transport(Protocol):
     """What a handle calls on its engine: all of it synchronous, none of it blocking."""
 
-    sock: socket.socket
+    @property
+    def sock(self) -> socket.socket: ...
+
+    #: TCP_NODELAY as the engine left it (uvloop turns it on); None: not known.
+    no_delay: bool | None
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
     def write_eof(self) -> None: ...
@@ -70,10 +74,13 @@ async def start_listener(
     backend: str,
     sock: socket.socket,
     backlog: int,
-    on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
+    on_accept: Callable[[Any], StreamProtocol | None],
     group: anyio.abc.TaskGroup,
 ) -> Listener:
-    """Accept connections on a bound socket; ``on_accept(sock, transport)`` adopts each one."""
+    """Accept connections on a bound socket; ``on_accept(transport)`` adopts each one.
+
+    ``on_accept`` returns the connection's protocol, or None to refuse it (the
+    engine then aborts the transport)."""
     if backend == "trio":
         from . import _trio
 

@@ -25,14 +25,6 @@ from . import StreamProtocol
 _READ_SIZE = 65536
 
 
-def _full() -> int:
-    return 1 << 62
-
-
-def _zero() -> int:
-    return 0
-
-
 def _not_connected(data: bytes | bytearray | memoryview) -> None:
     raise RuntimeError("not connected")
 
@@ -41,30 +33,54 @@ def _no_handle(data: bytes) -> None:
     raise RuntimeError("data before connection_made")
 
 
-class AsyncioTransport(asyncio.BaseProtocol):
-    """Adapts an asyncio transport to trionet's Transport, and the handle to asyncio's protocol.
+#: Per uvloop transport class: whether it turns TCP_NODELAY on (TCP does, Unix does not).
+_UV_NODELAY: dict[type, bool] = {}
+
+
+class _Adapter(asyncio.BaseProtocol):
+    """Adapts a loop transport to trionet's Transport, and the handle to the loop's protocol.
 
     A plain protocol by duck typing (``data_received``), deliberately not an
     ``asyncio.Protocol`` (uvloop takes any ``asyncio.Protocol`` for a plain one).
-    ``data_received``, ``write`` and ``get_write_buffer_size`` are per-instance
-    callables: the handle's own method and the loop transport's, set in
-    ``connection_made``, so that the hot paths cross no extra Python call.
+    ``data_received`` is the handle's own bound method, so that a read crosses no
+    extra Python call. Slots, and nothing made per connection that can wait:
+    this object lives as long as the connection does.
     """
+
+    __slots__ = (
+        "_closed",
+        "_failed",
+        "_on_made",
+        "_resuming",
+        "_sock",
+        "_transport",
+        "data_received",
+        "no_delay",
+        "protocol",
+    )
 
     data_received: Callable[[bytes], None]
     write: Callable[[bytes | bytearray | memoryview], None]
-    get_write_buffer_size: Callable[[], int]
 
     def __init__(self, protocol: StreamProtocol | None = None) -> None:
         self.protocol = protocol
         self.data_received = protocol.data_received if protocol is not None else _no_handle
-        self.write = _not_connected
-        self.get_write_buffer_size = _zero
         self._transport: asyncio.Transport | None = None
         self._closed = False
+        self._failed = False  # a write failed: see _write_failed
         self._resuming = False  # inside resume_writing (see write_eof)
-        self._on_made: Callable[[AsyncioTransport], StreamProtocol | None] | None = None
-        self.sock: socket.socket = None  # type: ignore[assignment]
+        self._on_made: Callable[[Any], StreamProtocol | None] | None = None
+        self._sock: Any = None
+        self.no_delay: bool | None = False
+
+    @property
+    def sock(self) -> socket.socket:
+        """The loop's socket object (made on first use: uvloop builds one per call)."""
+        sock = self._sock
+        if sock is None:
+            assert self._transport is not None
+            sock = self._sock = self._transport.get_extra_info("socket")
+        return cast(socket.socket, sock)
 
     # -- asyncio protocol side ------------------------------------------------------
 
@@ -73,46 +89,23 @@ class AsyncioTransport(asyncio.BaseProtocol):
         stream = cast(asyncio.Transport, transport)
         self._transport = stream
         stream.set_write_buffer_limits(high=0, low=0)
-        if hasattr(stream, "max_size"):  # selector transports: see the module docstring
-            stream.max_size = _READ_SIZE
-        self.sock = stream.get_extra_info("socket")
-        if type(stream).__module__.startswith("uvloop") and self.sock.family != socket.AF_UNIX:
-            # uvloop turns Nagle off on every TCP transport; Node leaves it on (setNoDelay)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-        write = stream.write
-        fatal_error = getattr(stream, "_fatal_error", None)
-        if fatal_error is not None and type(stream).__module__.startswith("asyncio."):
-            # asyncio's own transports: hear of a failed write (or read) as it fails,
-            # at no cost per write (see _write_failed).
-            def on_fatal_error(exc: BaseException, *args: Any) -> None:
-                fatal_error(exc, *args)
-                if not self._closed:
-                    self._write_failed()
-
-            stream._fatal_error = on_fatal_error  # type: ignore[attr-defined]
-            self.write = write
-        else:
-            is_closing = stream.is_closing
-
-            def checked_write(data: bytes | bytearray | memoryview) -> None:
-                write(data)
-                if is_closing() and not self._closed:
-                    self._write_failed()
-
-            self.write = checked_write
-        self.get_write_buffer_size = stream.get_write_buffer_size
-        if self._on_made is not None:
-            protocol = self._on_made(self)
+        self._adapt(stream)
+        on_made = self._on_made
+        if on_made is not None:
             self._on_made = None
+            protocol = on_made(self)
             if protocol is None:
                 self.abort()
                 return
             self.protocol = protocol
             self.data_received = protocol.data_received
-            # uvloop keeps the bound data_received it found at set_protocol time:
+            # The loop keeps the bound data_received it found at set_protocol time:
             # set it again so that reads go straight to the handle (reading
             # starts after connection_made on both loops, so nothing is missed).
             stream.set_protocol(self)
+
+    def _adapt(self, stream: asyncio.Transport) -> None:
+        """Per-loop set-up of a new transport (see the subclasses)."""
 
     def eof_received(self) -> bool:
         if self.protocol is not None:
@@ -156,11 +149,26 @@ class AsyncioTransport(asyncio.BaseProtocol):
         returns false at once. Until connection_lost comes, the transport says
         it is full, so that write() returns false and a writing loop stops.
         """
-        self.get_write_buffer_size = _full
+        self._failed = True
         if self.protocol is not None:
             self.protocol.pause_writing()
 
     # -- trionet transport side -------------------------------------------------------
+
+    def _checked_write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write, and hear at once of a failure the loop only reports later."""
+        transport = self._transport
+        if transport is None:
+            raise RuntimeError("not connected")
+        transport.write(data)
+        if transport.is_closing() and not self._closed:
+            self._write_failed()
+
+    def get_write_buffer_size(self) -> int:
+        if self._failed:
+            return 1 << 62
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
 
     def write_eof(self) -> None:
         if self._transport is not None and not self._closed:
@@ -194,6 +202,63 @@ class AsyncioTransport(asyncio.BaseProtocol):
             self._transport.resume_reading()
 
 
+class AsyncioTransport(_Adapter):
+    """The adapter for asyncio's own (selector) transports.
+
+    ``write`` is the loop transport's own; a write that fails reaches the
+    transport's ``_fatal_error``, which is hooked to tell the handle at once.
+    """
+
+    __slots__ = ("write",)
+
+    def __init__(self, protocol: StreamProtocol | None = None) -> None:
+        super().__init__(protocol)
+        self.write = _not_connected
+
+    def _adapt(self, stream: asyncio.Transport) -> None:
+        if hasattr(stream, "max_size"):  # see the module docstring
+            stream.max_size = _READ_SIZE
+        self.write = stream.write
+        fatal_error = getattr(stream, "_fatal_error", None)
+        if fatal_error is not None:
+            # Hear of a failed write (or read) as it fails, at no cost per write.
+            def on_fatal_error(exc: BaseException, *args: Any) -> None:
+                fatal_error(exc, *args)
+                if not self._closed:
+                    self._write_failed()
+
+            stream._fatal_error = on_fatal_error  # type: ignore[attr-defined]
+        else:  # a transport of another kind: look after each write
+            self.write = self._checked_write
+
+
+class UvloopTransport(_Adapter):
+    """The adapter for uvloop's C transports.
+
+    uvloop fails a write without telling Python until a later iteration, so
+    ``write`` looks at ``is_closing()`` after each one (two C calls). uvloop
+    turns TCP_NODELAY on for every TCP transport: ``no_delay`` says so, and the
+    handle turns it off unless asked (Node's default) in its one set-up call.
+    """
+
+    __slots__ = ()
+
+    def _adapt(self, stream: asyncio.Transport) -> None:
+        kind = type(stream)
+        no_delay = _UV_NODELAY.get(kind)
+        if no_delay is None:
+            no_delay = _UV_NODELAY[kind] = kind.__name__ == "TCPTransport"
+        self.no_delay = no_delay
+
+    write = _Adapter._checked_write
+
+
+def _adapter_class(loop: asyncio.AbstractEventLoop) -> type[_Adapter]:
+    if type(loop).__module__.startswith("uvloop"):
+        return UvloopTransport
+    return AsyncioTransport
+
+
 class ReadIntoProtocol(asyncio.BufferedProtocol):
     """The loop's protocol for a handle with ``get_read_buffer`` (Node's onread).
 
@@ -203,7 +268,7 @@ class ReadIntoProtocol(asyncio.BufferedProtocol):
     protocol that is not an ``asyncio.Protocol``.
     """
 
-    def __init__(self, adapter: AsyncioTransport, protocol: StreamProtocol) -> None:
+    def __init__(self, adapter: _Adapter, protocol: StreamProtocol) -> None:
         assert protocol.get_read_buffer is not None
         self._adapter = adapter
         self._get_read_buffer = protocol.get_read_buffer
@@ -231,9 +296,9 @@ class ReadIntoProtocol(asyncio.BufferedProtocol):
         self._adapter.resume_writing()
 
 
-async def start_client(sock: socket.socket, protocol: StreamProtocol) -> AsyncioTransport:
+async def start_client(sock: socket.socket, protocol: StreamProtocol) -> _Adapter:
     loop = asyncio.get_running_loop()
-    adapter = AsyncioTransport(protocol)
+    adapter = _adapter_class(loop)(protocol)
     loop_protocol: asyncio.BaseProtocol = adapter
     if protocol.get_read_buffer is not None:
         loop_protocol = ReadIntoProtocol(adapter, protocol)
@@ -252,13 +317,14 @@ class AsyncioListener:
 async def start_listener(
     sock: socket.socket,
     backlog: int,
-    on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
+    on_accept: Callable[[Any], StreamProtocol | None],
 ) -> AsyncioListener:
     loop = asyncio.get_running_loop()
+    adapter_class = _adapter_class(loop)
 
-    def factory() -> AsyncioTransport:
-        adapter = AsyncioTransport()
-        adapter._on_made = lambda a: on_accept(a.sock, a)
+    def factory() -> _Adapter:
+        adapter = adapter_class()
+        adapter._on_made = on_accept
         return adapter
 
     server = await loop.create_server(factory, sock=sock, backlog=backlog)

@@ -68,6 +68,7 @@ class TrioTransport:
         "_send",
         "_writer_running",
         "data_received",
+        "no_delay",
         "protocol",
         "sock",
     )
@@ -80,6 +81,7 @@ class TrioTransport:
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self.no_delay: bool | None = False  # the kernel's default, and what Node wants
         self._send = sock.send
         self.protocol: StreamProtocol | None = None
         #: The protocol's data_received, bound once (set with the protocol).
@@ -434,7 +436,7 @@ class TrioListener(_Reactor):
     def __init__(
         self,
         sock: socket.socket,
-        on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
+        on_accept: Callable[[Any], StreamProtocol | None],
         group: anyio.abc.TaskGroup,
     ) -> None:
         super().__init__(_HAS_EPOLL)
@@ -471,7 +473,7 @@ class TrioListener(_Reactor):
                 raise
             transport = TrioTransport(conn, self._group, self)
             self._live += 1
-            protocol = self._on_accept(conn, transport)
+            protocol = self._on_accept(transport)
             if protocol is None:
                 if not transport._closed:
                     transport.abort()
@@ -504,7 +506,7 @@ class TrioListener(_Reactor):
 
     async def _connection(self, conn: socket.socket) -> None:
         transport = TrioTransport(conn, self._group)
-        protocol = self._on_accept(conn, transport)
+        protocol = self._on_accept(transport)
         if protocol is None:
             return
         transport._set_protocol(protocol)
@@ -538,7 +540,7 @@ _TRANSIENT_ACCEPT_ERRORS = {
 def start_listener(
     sock: socket.socket,
     backlog: int,
-    on_accept: Callable[[socket.socket, Any], StreamProtocol | None],
+    on_accept: Callable[[Any], StreamProtocol | None],
     group: anyio.abc.TaskGroup,
 ) -> TrioListener:
     sock.setblocking(False)
