@@ -151,15 +151,16 @@ _WRAPPERS = (_AsyncListener, _OnceWrapper)
 def _is_async_callable(fn: Listener) -> bool:
     """Whether calling ``fn`` makes a coroutine: an ``async def`` function or method,
     a ``functools.partial`` of one, or an object with an ``async def __call__``."""
+    # (no typing.cast below: it is a call at run time, on every listener added)
     kind = type(fn)
     if kind is MethodType:
-        fn = cast(MethodType, fn).__func__
+        fn = fn.__func__  # type: ignore[attr-defined]
         kind = type(fn)
     if kind is FunctionType:
         # The common case, decided from the code flags: inspect's checks cost ~1 µs a
         # listener, paid for every listener a connection adds. A function marked with
         # inspect.markcoroutinefunction (3.12+) carries the marker attribute.
-        if cast(FunctionType, fn).__code__.co_flags & CO_COROUTINE:
+        if fn.__code__.co_flags & CO_COROUTINE:
             return True
         if not hasattr(fn, "_is_coroutine_marker"):
             return False

@@ -86,7 +86,7 @@ class _Adapter(asyncio.BaseProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
-        stream = cast(asyncio.Transport, transport)
+        stream: asyncio.Transport = transport  # type: ignore[assignment]
         self._transport = stream
         stream.set_write_buffer_limits(high=0, low=0)
         self._adapt(stream)
