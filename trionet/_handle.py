@@ -57,6 +57,8 @@ class Handle(EventEmitter):
         queue = self._queue
         if queue is None:
             if event not in self._async_events:
+                if event not in self._events and event != "error":
+                    return  # nobody listens (most 'end'/'finish'/'close' of a server's sockets)
                 try:
                     self.emit(event, *args)
                 except Exception as exc:
