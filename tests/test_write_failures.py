@@ -281,7 +281,7 @@ async def test_write_loop_into_an_already_reset_peer_stops_at_once() -> None:
             results.append(ok)
             if not ok:
                 break
-        assert len(results) <= 2  # Node: 1 (see the xfail below for the trio engine)
+        assert len(results) == 1  # Node: the first write finds the reset
         assert results[-1] is False
         sock.end(make("end"))
         await rec.wait("close")
@@ -302,12 +302,6 @@ async def test_write_loop_into_an_already_reset_peer_stops_at_once() -> None:
         server.close()
 
 
-@pytest.mark.xfail(
-    reason="Socket.connection_lost names every ECONNRESET after 'read' (only EPIPE after "
-    "'write'): a write that fails with ECONNRESET is 'read ECONNRESET', Node says "
-    "'write ECONNRESET' (syscall 'write'); the engines do not say which call failed",
-    strict=True,
-)
 async def test_a_write_that_finds_the_reset_is_write_econnreset() -> None:
     """Node v20 (``pauseOnConnect``, the peer resets, then ``write``):
     ``error ECONNRESET syscall 'write' "write ECONNRESET"``, then 'close'(true)."""
@@ -326,20 +320,9 @@ async def test_a_write_that_finds_the_reset_is_write_econnreset() -> None:
     assert str(err) == "write ECONNRESET"
 
 
-async def test_the_write_that_fails_returns_false_and_its_callback_gets_the_error(
-    backend_name: str, request: pytest.FixtureRequest
-) -> None:
+async def test_the_write_that_fails_returns_false_and_its_callback_gets_the_error() -> None:
     """Node v20: the write that finds the reset returns false and its callback (like every
     later write's and end()'s) gets the error that 'error' carries."""
-    if backend_name == "trio":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="trio engine: a send() that fails destroys the socket inside write(), "
-                "which then returns True and calls the write's callback with None; end(cb) "
-                "after it gets ERR_STREAM_DESTROYED instead of the error",
-                strict=True,
-            )
-        )
     async with trionet.open_scope():
         accepted = Accepted()
         server = trionet.create_server(accepted)
@@ -490,21 +473,11 @@ async def test_half_open_end_after_peer_fin_then_reset_closes_cleanly() -> None:
     assert rec.args("close") == [(False,)]
 
 
-async def test_half_open_write_and_end_after_peer_fin_then_reset_is_write_epipe(
-    backend_name: str, request: pytest.FixtureRequest
-) -> None:
+async def test_half_open_write_and_end_after_peer_fin_then_reset_is_write_epipe() -> None:
     """allow_half_open: a reply and end(cb) in 'end' after the peer's FIN and RST.
 
     Node v20: write() false; its callback and end()'s get ``write EPIPE``; 'error'
     ``EPIPE`` (syscall 'write', "write EPIPE"), then 'close'(true)."""
-    if backend_name == "trio":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="trio engine: the failing send() destroys the socket inside write(), "
-                "which returns True with a None callback; end(cb) then gets ERR_STREAM_DESTROYED",
-                strict=True,
-            )
-        )
     log, make = callback_log()
     results: list[bool] = []
     async with trionet.open_scope():
@@ -621,9 +594,7 @@ async def _end_in_drain_after_reset(size: int) -> tuple[Rec, list[tuple[Any, ...
     return rec, log
 
 
-async def test_end_in_drain_after_the_peer_reset_closes_with_the_read_error(
-    backend_name: str,
-) -> None:
+async def test_end_in_drain_after_the_peer_reset_closes_with_the_read_error() -> None:
     """'drain' listener: the peer resets, then ``end(cb)``.
 
     On asyncio the shutdown is put off to after asyncio's own write bookkeeping, where it
@@ -634,30 +605,12 @@ async def test_end_in_drain_after_the_peer_reset_closes_with_the_read_error(
     (err,) = rec.args("error")[0]
     assert_read_econnreset(err)
     assert rec.args("close") == [(True,)]
-    node = ["drain", "finish", "error", "close"]
-    if backend_name == "trio" and rec.names() != node:
-        # the read error overtook the 'finish' that end() had put off to a tick (see
-        # test_end_in_drain_after_the_peer_reset_events_in_nodes_order); end(cb) fails then
-        assert rec.names() == ["drain", "error", "close"]
-        assert log == [("write", False), ("end called",), ("end cb", err)]
-        return
-    assert rec.names() == node
+    assert rec.names() == ["drain", "finish", "error", "close"]
     assert log == [("write", False), ("end called",), ("end cb", None), ("finish",)]
 
 
-async def test_end_in_drain_after_the_peer_reset_events_in_nodes_order(
-    backend_name: str, request: pytest.FixtureRequest
-) -> None:
+async def test_end_in_drain_after_the_peer_reset_events_in_nodes_order() -> None:
     """The same, 20 times: Node's order every time (its nextTick queue runs before I/O)."""
-    if backend_name == "trio":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="trio: Scope.call_soon (Node's nextTick) runs in a task that trio may "
-                "schedule after the reactor's next I/O, so the read ECONNRESET can come "
-                "before the 'finish' that end() queued as a tick (about one run in two)",
-                strict=True,
-            )
-        )
     for _ in range(20):
         rec, _log = await _end_in_drain_after_reset(8 << 20)
         assert rec.names() == ["drain", "finish", "error", "close"]

@@ -167,12 +167,20 @@ class Scope:
         except Exception as exc:
             self.report(exc)
 
-    async def _tick_runner(self) -> None:
+    def run_ticks(self) -> None:
+        """Run every queued tick now, in order, with those they queue (trio).
+
+        Node runs its whole nextTick queue before any further I/O callback: the trio
+        engine calls this before it hands I/O to a handle while a tick is queued
+        (the tick task runs the ticks queued outside I/O)."""
         ticks = self._ticks
+        while ticks:
+            fn, args = ticks.popleft()
+            self._run_tick(fn, args)
+
+    async def _tick_runner(self) -> None:
         while True:
-            while ticks:
-                fn, args = ticks.popleft()
-                self._run_tick(fn, args)
+            self.run_ticks()
             self._tick_wakeup = event = anyio.Event()
             await event.wait()
 

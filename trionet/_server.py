@@ -273,7 +273,7 @@ class Server(Handle):
                     self._starting = True
                     try:
                         self._listener = await start_listener(
-                            self._scope.backend, sock, backlog, self._on_accept, tg
+                            self._scope, sock, backlog, self._on_accept, tg
                         )
                     finally:
                         self._starting = False

@@ -205,7 +205,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         group = self._group or self._scope._tg
         pending.started = True
         try:
-            transport = await start_client(self._scope.backend, pending.sock, self, group)
+            transport = await start_client(self._scope, pending.sock, self, group)
         except BaseException:
             pending.sock.close()
             raise
@@ -279,7 +279,7 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     async def _adopt(self, sock: _socket.socket) -> None:
         group = self._group or self._scope._tg
-        transport = await start_client(self._scope.backend, sock, self, group)
+        transport = await start_client(self._scope, sock, self, group)
         if self.destroyed:
             transport.abort()
             return
@@ -444,13 +444,14 @@ class Socket(Handle, anyio.abc.ByteStream):
         elif self._transport is not None and self._queue is None:
             self._transport.resume_reading()
 
-    def connection_lost(self, exc: OSError | None) -> None:
+    def connection_lost(self, exc: OSError | None, syscall: str = "read") -> None:
         if self.destroyed:
             return
         if exc is None:
             self.destroy()
             return
-        syscall = "write" if exc.errno in (errno.EPIPE,) else "read"
+        if exc.errno == errno.EPIPE:  # (only ever a write's: an engine may not have said)
+            syscall = "write"
         self.destroy(_errors.from_os_error(exc, syscall))
 
     def _emit_end(self) -> None:

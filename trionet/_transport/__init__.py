@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.abc
+
+if TYPE_CHECKING:
+    from .._scope import Scope
 
 
 class StreamProtocol(Protocol):
@@ -20,7 +23,10 @@ class StreamProtocol(Protocol):
 
     def data_received(self, data: bytes) -> None: ...
     def eof_received(self) -> None: ...
-    def connection_lost(self, exc: OSError | None) -> None: ...
+
+    #: ``exc`` None: closed without an error. ``syscall``: the call that failed ("read" or
+    #: "write"), which Node names in the error; an engine that cannot tell says "read".
+    def connection_lost(self, exc: OSError | None, syscall: str = "read") -> None: ...
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
 
@@ -55,23 +61,25 @@ class Listener(Protocol):
 
 
 async def start_client(
-    backend: str,
+    scope: Scope,
     sock: socket.socket,
     protocol: StreamProtocol,
     group: anyio.abc.TaskGroup,
 ) -> Transport:
-    """Wrap a connected socket in the backend's transport; reading starts at once."""
-    if backend == "trio":
+    """Wrap a connected socket in the transport of ``scope``'s backend; reading starts at once.
+
+    (The trio engine runs ``scope``'s queued ticks before it hands I/O to a handle.)"""
+    if scope.backend == "trio":
         from . import _trio
 
-        return _trio.start_client(sock, protocol, group)
+        return _trio.start_client(sock, protocol, group, scope)
     from . import _asyncio
 
     return await _asyncio.start_client(sock, protocol)
 
 
 async def start_listener(
-    backend: str,
+    scope: Scope,
     sock: socket.socket,
     backlog: int,
     on_accept: Callable[[Any], StreamProtocol | None],
@@ -80,11 +88,11 @@ async def start_listener(
     """Accept connections on a bound socket; ``on_accept(transport)`` adopts each one.
 
     ``on_accept`` returns the connection's protocol, or None to refuse it (the
-    engine then aborts the transport)."""
-    if backend == "trio":
+    engine then aborts the transport). Its protocols belong to ``scope``."""
+    if scope.backend == "trio":
         from . import _trio
 
-        return _trio.start_listener(sock, backlog, on_accept, group)
+        return _trio.start_listener(sock, backlog, on_accept, group, scope)
     from . import _asyncio
 
     return await _asyncio.start_listener(sock, backlog, on_accept)

@@ -67,7 +67,7 @@ class _Adapter(asyncio.BaseProtocol):
         self.data_received = protocol.data_received if protocol is not None else _no_handle
         self._transport: asyncio.Transport | None = None
         self._closed = False
-        self._failed = False  # a write failed: see _write_failed
+        self._failed: str | None = None  # the call that failed ("write"): see _write_failed
         self._resuming = False  # inside resume_writing (see write_eof)
         self._on_made: Callable[[Any], StreamProtocol | None] | None = None
         self._sock: Any = None
@@ -116,7 +116,9 @@ class _Adapter(asyncio.BaseProtocol):
         was_closed = self._closed
         self._closed = True
         if self.protocol is not None and not was_closed:
-            self.protocol.connection_lost(exc if isinstance(exc, OSError) or exc is None else None)
+            self.protocol.connection_lost(
+                exc if isinstance(exc, OSError) or exc is None else None, self._failed or "read"
+            )
 
     def pause_writing(self) -> None:
         if self.protocol is not None:
@@ -141,15 +143,16 @@ class _Adapter(asyncio.BaseProtocol):
         finally:
             self._resuming = False
 
-    def _write_failed(self) -> None:
-        """The transport failed during a write (EPIPE, ECONNRESET...).
+    def _write_failed(self, syscall: str = "write") -> None:
+        """The transport failed during a write (EPIPE, ECONNRESET...), or a read.
 
         asyncio and uvloop report it with connection_lost on a later loop
         iteration and silently drop every write until then; Node's write()
         returns false at once. Until connection_lost comes, the transport says
         it is full, so that write() returns false and a writing loop stops.
+        ``syscall`` is the call that failed, which connection_lost passes on.
         """
-        self._failed = True
+        self._failed = syscall
         if self.protocol is not None:
             self.protocol.pause_writing()
 
@@ -224,8 +227,8 @@ class AsyncioTransport(_Adapter):
             # Hear of a failed write (or read) as it fails, at no cost per write.
             def on_fatal_error(exc: BaseException, *args: Any) -> None:
                 fatal_error(exc, *args)
-                if not self._closed:
-                    self._write_failed()
+                if not self._closed:  # ("Fatal write error on socket transport", or read)
+                    self._write_failed("write" if args and "write" in str(args[0]) else "read")
 
             stream._fatal_error = on_fatal_error  # type: ignore[attr-defined]
         else:  # a transport of another kind: look after each write

@@ -16,6 +16,12 @@ connection a task, which is what decides the connect rate and the memory of
 an idle connection. The epoll set is waited for like any fd, so trio's
 scheduling, cancellation and other tasks are unaffected.
 
+Node runs its whole nextTick queue before any further I/O callback; the
+scope's ticks run in a task of their own, which trio may schedule after the
+next I/O. So before each I/O callback (a ready socket, another full-size
+read, an accept) the engine runs the scope's queued ticks itself: one
+truthiness check when none is queued.
+
 Client connections share one such set per task group (its task ends with
 the last of them). Where epoll is missing, and for Node's ``onread`` clients,
 the same handlers run from a reader task per connection and a writer task
@@ -30,12 +36,15 @@ import socket
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.abc
 import trio
 
 from . import StreamProtocol
+
+if TYPE_CHECKING:
+    from .._scope import Scope
 
 _READ_SIZE = 65536
 _ACCEPT_BATCH = 64  # connections accepted per wake-up, so that reads are not starved
@@ -59,12 +68,14 @@ class TrioTransport:
         "_buffered",
         "_closed",
         "_eof_pending",
+        "_failed",
         "_group",
         "_mask",
         "_reactor",
         "_read_done",
         "_read_paused",
         "_read_resumed",
+        "_scope",
         "_send",
         "_writer_running",
         "data_received",
@@ -77,10 +88,12 @@ class TrioTransport:
         self,
         sock: socket.socket,
         group: anyio.abc.TaskGroup | None,
+        scope: Scope,
         reactor: _Reactor | None = None,
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self._scope = scope  # whose ticks run before this socket's I/O callbacks
         self.no_delay: bool | None = False  # the kernel's default, and what Node wants
         self._send = sock.send
         self.protocol: StreamProtocol | None = None
@@ -93,6 +106,7 @@ class TrioTransport:
         self._buffered = 0
         self._closed = False
         self._eof_pending = False
+        self._failed = False  # write() found the connection gone: see _write_failed
         self._writer_running = False
         self._read_paused = False
         self._read_done = False  # EOF or a read error: no more reads
@@ -101,7 +115,7 @@ class TrioTransport:
     def _set_protocol(self, protocol: StreamProtocol) -> None:
         self.protocol = protocol
         self.data_received = protocol.data_received
-        if self._buffer:  # a write blocked before the protocol was known (in on_accept)
+        if self._buffer or self._failed:  # a write blocked (or failed) in on_accept
             protocol.pause_writing()
         self._update()
 
@@ -153,7 +167,12 @@ class TrioTransport:
                 self.protocol.eof_received()
                 return
             data_received(data)
-            if len(data) < _READ_SIZE or self._read_paused or self._closed:
+            if len(data) < _READ_SIZE:
+                return
+            scope = self._scope
+            if scope._ticks:  # Node runs the nextTick queue after each read callback
+                scope.run_ticks()
+            if self._read_paused or self._closed:
                 return
 
     def _on_readable_into(self) -> None:
@@ -182,6 +201,8 @@ class TrioTransport:
         on_readable = self._on_readable
         if protocol.get_read_buffer is not None:
             on_readable = self._on_readable_into
+        scope = self._scope
+        ticks = scope._ticks
         try:
             while not self._closed and not self._read_done:
                 if self._read_paused:
@@ -189,8 +210,12 @@ class TrioTransport:
                     await event.wait()
                     continue
                 await _wait_readable(sock)
-                if not self._read_paused:
+                if ticks:  # Node runs every nextTick before the next I/O callback
+                    scope.run_ticks()
+                if not self._read_paused and not self._closed:
                     on_readable()
+                    if ticks:  # (those it queued, before other tasks run)
+                        scope.run_ticks()
         except trio.ClosedResourceError:
             return
 
@@ -220,7 +245,7 @@ class TrioTransport:
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
-                self._lost(exc)
+                self._write_failed(exc)
                 return
             if sent == len(data):
                 return
@@ -242,10 +267,29 @@ class TrioTransport:
         buffer.append(view)
         self._buffered += len(view)
 
+    def _write_failed(self, exc: OSError) -> None:
+        """write() found the connection gone (ECONNRESET, EPIPE...).
+
+        As Node (and the asyncio engines), the error does not end the connection
+        inside write(): write() returns false now (the transport says it is full,
+        and drops what is written), and the error comes on the next tick."""
+        if self._failed:
+            return
+        self._failed = True
+        self._buffered = 1 << 62
+        if self.protocol is not None:
+            self.protocol.pause_writing()
+        self._scope.call_soon(self._lost, exc, "write")
+
     def _on_writable(self) -> None:
         """Send what is queued; once it is all sent, finish a pending EOF and resume writing."""
         buffer = self._buffer
         assert buffer is not None
+        scope = self._scope
+        if scope._ticks:  # Node runs every nextTick before the next I/O callback
+            scope.run_ticks()
+            if self._closed:
+                return
         send = self._send
         while buffer:
             chunk = buffer[0]
@@ -254,7 +298,7 @@ class TrioTransport:
             except BlockingIOError:
                 return
             except OSError as exc:
-                self._lost(exc)
+                self._lost(exc, "write")
                 return
             self._buffered -= sent
             if sent == len(chunk):
@@ -274,9 +318,12 @@ class TrioTransport:
         """Without a reactor: wait until the socket is writable while something is queued."""
         sock = self.sock
         try:
+            scope = self._scope
             while self._buffer and not self._closed:
                 await _wait_writable(sock)
                 self._on_writable()
+                if scope._ticks:  # (those it queued, before other tasks run)
+                    scope.run_ticks()
         except trio.ClosedResourceError:
             return
         finally:
@@ -286,7 +333,7 @@ class TrioTransport:
         return self._buffered
 
     def write_eof(self) -> None:
-        if self._closed:
+        if self._closed or self._failed:
             return
         if self._buffer:
             self._eof_pending = True
@@ -323,15 +370,16 @@ class TrioTransport:
         if event is not None:
             event.set()
 
-    def _lost(self, exc: OSError) -> None:
+    def _lost(self, exc: OSError, syscall: str = "read") -> None:
         if not self._closed and self.protocol is not None:
-            self.protocol.connection_lost(exc)
+            self.protocol.connection_lost(exc, syscall)
 
 
 class _Reactor:
     """One level-triggered epoll set of sockets, and the task that serves it."""
 
-    def __init__(self, use_epoll: bool = True) -> None:
+    def __init__(self, scope: Scope, use_epoll: bool = True) -> None:
+        self._scope = scope  # the scope of every protocol served
         self._epoll: Any = select.epoll() if use_epoll else None
         self._watched: dict[int, Any] = {}  # fd -> what to call (``_ready``) with its events
         self._live = 0  # transports not yet closed
@@ -342,15 +390,21 @@ class _Reactor:
             return
         poll = epoll.poll
         watched = self._watched
+        scope = self._scope
+        ticks = scope._ticks
         try:
             while True:
                 await _wait_readable(epoll)
                 if epoll.closed:
                     return
                 for fd, events in poll(0):
+                    if ticks:  # Node runs every nextTick before the next I/O callback
+                        scope.run_ticks()
                     entry = watched.get(fd)
                     if entry is not None:
                         entry._ready(events)
+                if ticks:  # (those of the last one too, before other tasks run)
+                    scope.run_ticks()
                 if epoll.closed:
                     return
         except trio.ClosedResourceError:
@@ -391,8 +445,8 @@ class _Reactor:
 class _ClientReactor(_Reactor):
     """The reactor of the client connections of one task group; it ends with the last one."""
 
-    def __init__(self, group: anyio.abc.TaskGroup) -> None:
-        super().__init__()
+    def __init__(self, group: anyio.abc.TaskGroup, scope: Scope) -> None:
+        super().__init__(scope)
         self._group = group
 
     def _stop(self) -> None:
@@ -407,18 +461,18 @@ _client_reactors: weakref.WeakKeyDictionary[anyio.abc.TaskGroup, _ClientReactor]
 
 
 def start_client(
-    sock: socket.socket, protocol: StreamProtocol, group: anyio.abc.TaskGroup
+    sock: socket.socket, protocol: StreamProtocol, group: anyio.abc.TaskGroup, scope: Scope
 ) -> TrioTransport:
     if _HAS_EPOLL and protocol.get_read_buffer is None:
         reactor = _client_reactors.get(group)
         if reactor is None or reactor._epoll.closed:
-            reactor = _client_reactors[group] = _ClientReactor(group)
+            reactor = _client_reactors[group] = _ClientReactor(group, scope)
             group.start_soon(reactor._serve_epoll)
-        transport = TrioTransport(sock, group, reactor)
+        transport = TrioTransport(sock, group, scope, reactor)
         reactor._live += 1
         transport._set_protocol(protocol)
         return transport
-    transport = TrioTransport(sock, group)
+    transport = TrioTransport(sock, group, scope)
     transport._set_protocol(protocol)
     group.start_soon(transport.read_loop)
     return transport
@@ -438,8 +492,9 @@ class TrioListener(_Reactor):
         sock: socket.socket,
         on_accept: Callable[[Any], StreamProtocol | None],
         group: anyio.abc.TaskGroup,
+        scope: Scope,
     ) -> None:
-        super().__init__(_HAS_EPOLL)
+        super().__init__(scope, _HAS_EPOLL)
         self.sock = sock
         self._on_accept = on_accept
         self._group = group
@@ -460,7 +515,10 @@ class TrioListener(_Reactor):
     def _ready(self, events: int) -> None:
         """The listening socket is readable: accept a batch of connections."""
         sock = self.sock
+        scope = self._scope
         for _ in range(_ACCEPT_BATCH):
+            if scope._ticks:  # (those of the previous 'connection' listener: as Node)
+                scope.run_ticks()
             if self._closed:  # closed by a 'connection' listener
                 return
             try:
@@ -471,7 +529,7 @@ class TrioListener(_Reactor):
                 if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
                     return
                 raise
-            transport = TrioTransport(conn, self._group, self)
+            transport = TrioTransport(conn, self._group, scope, self)
             self._live += 1
             protocol = self._on_accept(transport)
             if protocol is None:
@@ -505,7 +563,10 @@ class TrioListener(_Reactor):
             return
 
     async def _connection(self, conn: socket.socket) -> None:
-        transport = TrioTransport(conn, self._group)
+        scope = self._scope
+        if scope._ticks:  # Node runs every nextTick before the next I/O callback
+            scope.run_ticks()
+        transport = TrioTransport(conn, self._group, scope)
         protocol = self._on_accept(transport)
         if protocol is None:
             return
@@ -542,9 +603,10 @@ def start_listener(
     backlog: int,
     on_accept: Callable[[Any], StreamProtocol | None],
     group: anyio.abc.TaskGroup,
+    scope: Scope,
 ) -> TrioListener:
     sock.setblocking(False)
     sock.listen(backlog)
-    listener = TrioListener(sock, on_accept, group)
+    listener = TrioListener(sock, on_accept, group, scope)
     group.start_soon(listener.serve)
     return listener
