@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 _READ_SIZE = 65536
 _ACCEPT_BATCH = 64  # connections accepted per wake-up, so that reads are not starved
+_ACCEPT_RETRY_FIRST = 0.1  # out of descriptors: stop accepting this long, doubling...
+_ACCEPT_RETRY_MAX = 1.0  # ...up to this (asyncio's ACCEPT_RETRY_DELAY), while it fails
 _READS_PER_WAKEUP = 16  # full-size reads in a row from one socket before serving others
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
@@ -499,6 +501,11 @@ class TrioListener(_Reactor):
         self._on_accept = on_accept
         self._group = group
         self._closed = False
+        # accept() out of descriptors or memory: see _pause_accepting.
+        self._accept_paused = False  # the listening socket is out of the epoll set
+        self._retrying = False  # the first accept after a pause is running
+        self._retry_delay = 0.0
+        self._retry_scope: trio.CancelScope | None = None  # the pause (close() ends it)
         if self._epoll is not None:
             self._epoll.register(sock.fileno(), _IN)
             self._watched[sock.fileno()] = self
@@ -516,7 +523,7 @@ class TrioListener(_Reactor):
         """The listening socket is readable: accept a batch of connections."""
         sock = self.sock
         scope = self._scope
-        for _ in range(_ACCEPT_BATCH):
+        for i in range(_ACCEPT_BATCH):
             if scope._ticks:  # (those of the previous 'connection' listener: as Node)
                 scope.run_ticks()
             if self._closed:  # closed by a 'connection' listener
@@ -526,6 +533,9 @@ class TrioListener(_Reactor):
             except BlockingIOError:
                 return
             except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self._pause_accepting(failed_again=self._retrying and not i)
+                    return
                 if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
                     return
                 raise
@@ -539,11 +549,59 @@ class TrioListener(_Reactor):
             if not transport._closed:
                 transport._set_protocol(protocol)
 
+    # -- out of descriptors ----------------------------------------------------------
+
+    def _pause_accepting(self, failed_again: bool) -> None:
+        """accept() failed for want of descriptors (or memory): stop accepting a while.
+
+        The connection stays in the backlog and the listening socket readable, so
+        the level-triggered epoll set would wake us at once, again and again: a busy
+        loop until descriptors are freed. As asyncio (which pauses 1 s), the socket
+        leaves the set for a while, 0.1 s doubling to 1 s while the first accept
+        after each pause fails again; the connections keep being served meanwhile."""
+        delay = _ACCEPT_RETRY_FIRST
+        if failed_again:
+            delay = min(self._retry_delay * 2, _ACCEPT_RETRY_MAX)
+        self._retry_delay = delay
+        epoll = self._epoll
+        if not self._accept_paused and not epoll.closed:
+            fd = self.sock.fileno()
+            epoll.unregister(fd)
+            del self._watched[fd]
+        self._accept_paused = True
+        self._group.start_soon(self._resume_accepting, delay)
+
+    async def _resume_accepting(self, delay: float) -> None:
+        await self._sleep_unless_closed(delay)
+        epoll = self._epoll
+        if self._closed or epoll.closed:
+            return
+        fd = self.sock.fileno()
+        epoll.register(fd, _IN)
+        self._watched[fd] = self
+        self._accept_paused = False
+        self._retrying = True  # (_ready pauses again, longer, if this first accept fails)
+        try:
+            self._ready(_IN)
+        finally:
+            self._retrying = False
+        if self._scope._ticks:  # (as _serve_epoll: those of the last 'connection' listener)
+            self._scope.run_ticks()
+
+    async def _sleep_unless_closed(self, delay: float) -> None:
+        """Sleep ``delay`` seconds; close() wakes this at once."""
+        with trio.CancelScope() as cancel:
+            self._retry_scope = cancel
+            if not self._closed:  # (closed before this task started)
+                await trio.sleep(delay)
+        self._retry_scope = None
+
     # -- without epoll -------------------------------------------------------------
 
     async def _accept_loop(self) -> None:
         sock = self.sock
         start = self._group.start_soon
+        failed_again = False
         try:
             while not self._closed:
                 await _wait_readable(sock)
@@ -555,9 +613,20 @@ class TrioListener(_Reactor):
                     except OSError as exc:
                         if sock.fileno() < 0:  # close() ran between the wake-up and accept()
                             return
+                        if exc.errno in _OUT_OF_RESOURCES:  # as _pause_accepting
+                            delay = _ACCEPT_RETRY_FIRST
+                            if failed_again:
+                                delay = min(self._retry_delay * 2, _ACCEPT_RETRY_MAX)
+                            self._retry_delay = delay
+                            await self._sleep_unless_closed(delay)
+                            if sock.fileno() < 0:  # closed meanwhile
+                                return
+                            failed_again = True
+                            continue
                         if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
                             break
                         raise
+                    failed_again = False
                     start(self._connection, conn)
         except trio.ClosedResourceError:
             return
@@ -579,23 +648,20 @@ class TrioListener(_Reactor):
         self._closed = True
         epoll = self._epoll
         if epoll is not None and not epoll.closed:
-            fd = self.sock.fileno()
-            epoll.unregister(fd)
-            del self._watched[fd]
+            if not self._accept_paused:
+                fd = self.sock.fileno()
+                epoll.unregister(fd)
+                del self._watched[fd]
             if not self._live:
                 self._stop()
+        if self._retry_scope is not None:  # accepting was paused: end the pause now
+            self._retry_scope.cancel()
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
 
 
-_TRANSIENT_ACCEPT_ERRORS = {
-    errno.ECONNABORTED,
-    errno.EPROTO,
-    errno.EMFILE,
-    errno.ENFILE,
-    errno.ENOBUFS,
-    errno.ENOMEM,
-}
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_TRANSIENT_ACCEPT_ERRORS = {errno.ECONNABORTED, errno.EPROTO}
 
 
 def start_listener(
