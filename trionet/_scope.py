@@ -159,7 +159,10 @@ class Scope:
 
     def _run_loop_tick(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
         self._loop_ticks -= 1
-        self._run_tick(fn, args)
+        try:  # (_run_tick, inlined: one Python call less per tick)
+            fn(*args)
+        except Exception as exc:
+            self.report(exc)
 
     def _run_tick(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
         try:

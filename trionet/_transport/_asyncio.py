@@ -18,7 +18,7 @@ import asyncio
 import errno
 import socket
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from . import StreamProtocol
 
@@ -76,11 +76,11 @@ class _Adapter(asyncio.BaseProtocol):
     @property
     def sock(self) -> socket.socket:
         """The loop's socket object (made on first use: uvloop builds one per call)."""
-        sock = self._sock
+        sock: socket.socket | None = self._sock
         if sock is None:
             assert self._transport is not None
             sock = self._sock = self._transport.get_extra_info("socket")
-        return cast(socket.socket, sock)
+        return sock
 
     # -- asyncio protocol side ------------------------------------------------------
 
@@ -88,7 +88,6 @@ class _Adapter(asyncio.BaseProtocol):
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         stream: asyncio.Transport = transport  # type: ignore[assignment]
         self._transport = stream
-        stream.set_write_buffer_limits(high=0, low=0)
         self._adapt(stream)
         on_made = self._on_made
         if on_made is not None:
@@ -99,13 +98,18 @@ class _Adapter(asyncio.BaseProtocol):
                 return
             self.protocol = protocol
             self.data_received = protocol.data_received
-            # The loop keeps the bound data_received it found at set_protocol time:
-            # set it again so that reads go straight to the handle (reading
-            # starts after connection_made on both loops, so nothing is missed).
-            stream.set_protocol(self)
+            if self._rebind:
+                # uvloop keeps the bound data_received it found at set_protocol time:
+                # set it again so that reads go straight to the handle (reading
+                # starts after connection_made, so nothing is missed).
+                stream.set_protocol(self)
+
+    #: Whether the loop must be given the protocol again to see a new data_received.
+    _rebind = True
 
     def _adapt(self, stream: asyncio.Transport) -> None:
-        """Per-loop set-up of a new transport (see the subclasses)."""
+        """Per-loop set-up of a new transport: write-buffer limits 0/0, and more."""
+        stream.set_write_buffer_limits(high=0, low=0)
 
     def eof_received(self) -> bool:
         if self.protocol is not None:
@@ -218,7 +222,14 @@ class AsyncioTransport(_Adapter):
         super().__init__(protocol)
         self.write = _not_connected
 
+    # asyncio's selector transport looks self._protocol.data_received up at each read.
+    _rebind = False
+
     def _adapt(self, stream: asyncio.Transport) -> None:
+        if hasattr(stream, "_high_water"):  # a selector transport, with nothing queued yet:
+            stream._high_water = stream._low_water = 0  # type: ignore[attr-defined]
+        else:  # (set_write_buffer_limits is three Python calls more)
+            stream.set_write_buffer_limits(high=0, low=0)
         if hasattr(stream, "max_size"):  # see the module docstring
             stream.max_size = _READ_SIZE
         self.write = stream.write
@@ -247,6 +258,7 @@ class UvloopTransport(_Adapter):
     __slots__ = ()
 
     def _adapt(self, stream: asyncio.Transport) -> None:
+        stream.set_write_buffer_limits(high=0, low=0)
         kind = type(stream)
         no_delay = _UV_NODELAY.get(kind)
         if no_delay is None:
