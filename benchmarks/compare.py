@@ -594,6 +594,12 @@ DESIGN_NOTES = """\
   (their default 256 KiB read is above glibc's mmap threshold: an mmap/munmap
   pair per read in a fresh process; uvloop reads into one loop-wide buffer).
   No task and no buffer per connection.
+- **A connection is small and cheap to set up:** `Socket` has `__slots__`
+  and makes its queues on first use (an empty deque is 760 B); addresses are
+  read from the kernel when first asked for, as Node does; the engine says
+  what TCP_NODELAY it left (uvloop turns it on), so a setsockopt happens only
+  when that differs from what the socket wants; whether a listener is `async`
+  is decided from its code flags, not `inspect`.
 - **The Socket's hot paths are short:** `write(bytes)` without a callback
   skips validation and goes straight to the engine; `data_received` calls the
   `'data'` listeners itself (a plain loop: `emit(event, *args)` costs a C-level
@@ -609,63 +615,62 @@ DESIGN_NOTES = """\
 # (see the instruction counts and profiles above for the current figures).
 MISS_NOTES = {
     "uvloop: idle KiB/conn": """\
-Per idle connection, Python allocations on uvloop are ~6.4 KB
-(`tracemalloc`, 1000 connections): the `Socket` instance dict ~1.6 KB (47
-attributes: past CPython's 30-key limit for shared-key instance dicts, so each
-instance gets a full dict), its two deques `_rbuf` and `_write_cbs` 0.76 KB
-each even when empty, uvloop's transport ~1.1 KB, the listener closures and
-the adapter the rest; uvloop's Protocol server holds 1.26 KiB in all. What
-would close it: `__slots__` on `Socket` (its dict becomes ~0.4 KB) and deques
-created on first use (-1.5 KB) bring it to ~3 KiB; under Node's 2.75 needs
-fewer per-connection fields on top (e.g. the address caches and timer fields
-in one lazily made object).""",
+Per idle connection on uvloop, Python allocations are ~2.8 KB (`tracemalloc`,
+2000 connections): uvloop's transport ~1.0 KB, the slotted `Socket` ~0.6 KB,
+the benchmark's two listener closures ~0.35 KB, the adapter, its bound
+`data_received`, the listener dict and tuples, and the scope's and server's
+sets the rest; uvloop's Protocol server holds 1.26 KiB in all. Further cuts:
+the rarely used per-connection fields (timer, events for the anyio face,
+address caches) in one lazily made object.""",
     "uvloop: connect conn/s": """\
-uvloop's own Protocol server spends ~25k user-space instructions per
-connection; trionet on uvloop ~230k (valgrind, connect loop). cProfile counts
-~186 Python calls per connection: `on()` runs `inspect.iscoroutinefunction`
-twice per listener (`_is_async_callable`: ~16 calls for the two listeners a
-server adds), three `call_soon` ticks (`resume()`'s `_flow`, `_finish`,
-`_emit_close`), `Socket.__init__` sets 47 attributes, `_attach` makes two
-address system calls and `set_no_delay` one, and uvloop's `PseudoSocket`
-builds a throw-away `socket.socket` for each `setsockopt`/first
-`getsockname` (four per connection, ~2 µs each). Node spends ~36-40 µs of CPU
-per connection; matching 1.2x of it needs the per-connection Python work about
-halved: decide "async listener?" with one code-flag test instead of
-`inspect`, run the close sequence (`end` -> `finish` -> `close`) in one tick,
-keep uvloop's sockname/peername from the transport and set `TCP_NODELAY`
-once.""",
+uvloop's own Protocol server spends ~24k user-space instructions per
+connection, trionet on uvloop ~107k (valgrind table above), down from ~230k
+(the per-connection Python calls went from ~186 to ~98: listener async-ness
+from code flags, slots and lazy containers, addresses read on first use as
+Node does, one TCP_NODELAY decision, no tick in the first `resume()`). What
+is left is mostly Node's semantics in Python: the `Socket` itself (~45 fields
+set, ~3 µs), two `on()` calls (~1.7 µs each), and the close sequence (`'end'`
+-> automatic `end()` -> shutdown -> tick -> `'finish'` -> `destroy()` -> tick
+-> `'close'` -> unregister: ~40 calls with two loop ticks of ~2 µs). On this
+machine that is ~50 µs of CPU over the Protocol server's ~60 µs; Node spends
+~105 µs, so 1.2x Node needs about 40 % less Python per connection: an
+accepted-socket constructor that sets only what differs from class-level
+defaults, the listener registration without the generic `_add`, and the
+close sequence in one tick where Node's ordering allows it.""",
     "trio: connect conn/s": """\
-Measured between 1.54x and 1.76x of anyio on Trio in different runs of this
-session (the connect test is the most sensitive to other load on the
-machine). The engine's own per-connection work is small (no task per
-connection: one `epoll_ctl` to add the socket and one to remove it); trionet
-on trio spends ~262k user-space instructions per connection against anyio's
-~402k, and most of the 262k is the same Python work as on the other engines:
-the `Socket` and its events (see the uvloop note below: ~186 Python calls per
-connection). The remedies listed there would lift this one clear of 1.6x.""",
+The connect test is the most sensitive to other load on the machine. The
+engine's own per-connection work is small (no task per connection: one
+`epoll_ctl` to add the socket and one to remove it); most of trionet's
+user-space instructions per connection are the `Socket` and its events, the
+same Python work as on the other engines (see the uvloop connect note).""",
     "asyncio: connect conn/s": """\
-The same per-connection Python work as on uvloop (see above: ~186 Python
-calls per connection against a handful for the Protocol server), on a loop
-whose own per-connection work is Python too, so the gap is smaller in
-ratio but still there; the same remedies apply.""",
+asyncio's own per-connection machinery (an accept task, a waiter future,
+`_SelectorSocketTransport.__init__` with its TransportSocket and address
+calls, three `call_soon`s, selector register/unregister) is Python, and
+already most of the Protocol server's ~168 calls per connection; trionet's
+Node semantics add ~90 more, most of them required, which caps this engine
+near 0.8x with asyncio's transports (~400k instructions per connection
+against ~285k). A prototype that serves accepted connections of a selector
+loop with the trio engine's epoll reactor, driven by `loop.add_reader`,
+measured 1.06-1.43x (~200k instructions, 129 calls per connection); it is
+described, with its open question on echo, in `docs/dev/asyncio-engine.md`.""",
     "asyncio: echo50 req/s": """\
-On the selector loop a request costs ~14.3k user-space instructions for the
-Protocol server and ~19.9k for trionet (valgrind, echo with 50 connections):
-three Python frames (`Socket.data_received`, the user's listener,
-`Socket.write`) and their bookkeeping (`bytes_read`, the flowing / queue /
-decoder checks, `writable_ended` / `destroyed` / `timeout`, `bytes_written`).
-With the kernel's share that is 10-25 % more CPU per request (0.76-0.87x in
-different runs of this session). Closing it needs fewer checks per read and
-write: one "fast path allowed" flag kept by the state changes (flowing, no
-buffered data, no decoder, no async listener, not ending, not destroyed, no
-timeout) instead of a dozen attribute tests per request; and a user writing
-`sock.on("data", sock.write)` saves the lambda's frame.""",
+On the selector loop a request costs ~14.5k user-space instructions for the
+Protocol server and ~19k for trionet (valgrind table above): three Python
+frames (`Socket.data_received`, the user's listener, `Socket.write`) and
+their bookkeeping (`bytes_read`, the flowing / queue / decoder checks,
+`writable_ended` / `destroyed` / `timeout`, `bytes_written`), ~1 µs per
+request. Runs of this session gave 0.84-0.99x (0.99x in this run's first
+round). Closing it for good needs fewer checks per read and write: one "fast
+path allowed" flag kept by the state changes (flowing, no buffered data, no
+decoder, no async listener, not ending, not destroyed, no timeout) instead
+of a dozen attribute tests per request; a user writing
+`sock.on("data", sock.write)` also saves the lambda's frame.""",
     "uvloop: echo50 server CPU/op": """\
-trionet adds ~5.4k user-space instructions per request over uvloop's Protocol
-server (3.4k): the same three Python frames as on asyncio, plus a Python
-wrapper around uvloop's C `write` that checks `is_closing()` (uvloop gives no
-synchronous sign of a failed write). Node's CPU per request is ~6.6-7.2 µs,
-uvloop's Protocol ~4.3-5 µs; trionet lands at ~0.75-0.9x Node.""",
+trionet adds ~4.7k user-space instructions per request over uvloop's Protocol
+server (3.4k): the same three Python frames as on asyncio, plus the adapter's
+`write`, which checks `is_closing()` after uvloop's C `write` (uvloop gives no
+synchronous sign of a failed write).""",
     "uvloop: http server CPU/op": """\
 As for echo: ~5k instructions per request over the Protocol server.""",
 }
