@@ -535,7 +535,11 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._flowing = True
         stopped, self._onread_stopped = self._onread_stopped, False
         if was is None and not self._rbuf and not self._read_eof and self._onread is None:
-            return self  # the first 'data' listener of a fresh socket: nothing to flow yet
+            # The first 'data' listener with nothing buffered: no tick needed, only reading
+            # (receive() may have left it paused).
+            if self._transport is not None and self._queue is None:
+                self._transport.resume_reading()
+            return self
         if not was or stopped:  # (stopped: the onread callback had returned False)
             self._scope.call_soon(self._flow)
         return self
@@ -744,6 +748,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         write_cbs, self._write_cbs = self._write_cbs or (), None
         for callback in write_cbs:
             self._scope.call_soon(callback, error or _errors.err_stream_destroyed("write"))
+        if write_cbs:  # resume_writing() may be looping over this very deque (H7: once each)
+            write_cbs.clear()
         finish_cbs, self._finish_cbs = self._finish_cbs or (), None
         for callback in finish_cbs:
             self._scope.call_soon(callback, error or _errors.err_stream_destroyed("end"))

@@ -232,6 +232,11 @@ class AsyncioTransport(_Adapter):
             stream.set_write_buffer_limits(high=0, low=0)
         if hasattr(stream, "max_size"):  # see the module docstring
             stream.max_size = _READ_SIZE
+        raw = getattr(stream, "_sock", None)
+        if raw is not None and raw.proto == socket.IPPROTO_TCP:
+            # asyncio turns Nagle off for a socket whose proto says TCP (an inherited
+            # descriptor, or one accepted from such a listener); ours say 0.
+            self.no_delay = True
         self.write = stream.write
         fatal_error = getattr(stream, "_fatal_error", None)
         if fatal_error is not None:
