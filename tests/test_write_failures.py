@@ -100,6 +100,27 @@ async def read_raw_until(raw: socket.socket, done: Callable[[], bool]) -> bytes:
     return bytes(got)
 
 
+async def serve_one() -> tuple[trionet.Server, socket.socket, trionet.Socket, Rec]:
+    """A server, a raw peer connected to it, and the accepted socket with its recorder."""
+    accepted = Accepted()
+    server = trionet.create_server(accepted)
+    raw = raw_connect(await listening(server))
+    sock, rec = await accepted.first()
+    return server, raw, sock, rec
+
+
+def write_until_false(
+    sock: trionet.Socket, make: Callable[[str], Callable[..., None]]
+) -> list[bool]:
+    """``while sock.write(chunk, cb)``, bounded: every result, up to the first False."""
+    results: list[bool] = []
+    for i in range(MAX_WRITES):
+        results.append(sock.write(CHUNK, make(f"w{i}")))
+        if not results[-1]:
+            break
+    return results
+
+
 def callback_log() -> tuple[list[tuple[Any, ...]], Callable[[str], Callable[..., None]]]:
     """A list of ``(name, *args)`` and a maker of callbacks that append to it."""
     log: list[tuple[Any, ...]] = []
@@ -132,18 +153,9 @@ async def test_write_loop_stops_and_a_reset_while_blocked_errors_once() -> None:
     writes the kernel took get null; a write queued behind them gets the error.
     """
     async with trionet.open_scope():
-        accepted = Accepted()
-        server = trionet.create_server(accepted)
-        port = await listening(server)
-        raw = raw_connect(port)
-        sock, rec = await accepted.first()
+        server, raw, sock, rec = await serve_one()
         log, make = callback_log()
-        results: list[bool] = []
-        for i in range(MAX_WRITES):
-            ok = sock.write(CHUNK, make(f"w{i}"))
-            results.append(ok)
-            if not ok:
-                break
+        results = write_until_false(sock, make)
         assert results[-1] is False, "the write loop never stopped"
         assert sock.write(CHUNK, make("after false")) is False  # still over the mark
         await anyio.sleep(0.05)  # nothing reads: whatever the kernel takes, it is full
@@ -275,12 +287,7 @@ async def test_write_loop_into_an_already_reset_peer_stops_at_once() -> None:
         sock, rec = await _paused_and_reset(port, accepted)
         assert rec.names() == []  # the reset is not known yet
         log, make = callback_log()
-        results: list[bool] = []
-        for i in range(MAX_WRITES):
-            ok = sock.write(CHUNK, make(f"w{i}"))
-            results.append(ok)
-            if not ok:
-                break
+        results = write_until_false(sock, make)
         assert len(results) == 1  # Node: the first write finds the reset
         assert results[-1] is False
         sock.end(make("end"))
@@ -433,11 +440,7 @@ async def test_peer_fin_then_reset_the_automatic_end_closes_cleanly() -> None:
 
     Node v20: 'end', 'finish', 'close'(false); nothing raised from the scope."""
     async with trionet.open_scope():
-        accepted = Accepted()
-        server = trionet.create_server(accepted)
-        port = await listening(server)
-        raw = raw_connect(port)
-        sock, rec = await accepted.first()
+        server, raw, sock, rec = await serve_one()
         sock.resume()
         _fin_then_reset(raw)
         await rec.wait("close")
@@ -625,11 +628,7 @@ async def test_write_and_end_callbacks_once_each_when_the_peer_resets() -> None:
     Node v20: 'error' ``read ECONNRESET``; the write and end() callbacks get that
     error, once each; no 'finish'; 'close'(true)."""
     async with trionet.open_scope():
-        accepted = Accepted()
-        server = trionet.create_server(accepted)
-        port = await listening(server)
-        raw = raw_connect(port)
-        sock, rec = await accepted.first()
+        server, raw, sock, rec = await serve_one()
         log, make = callback_log()
         writes = 0
         while sock.write(CHUNK) and writes < MAX_WRITES:

@@ -918,23 +918,25 @@ class Socket(Handle, anyio.abc.ByteStream):
 
     def _local_name(self) -> Any:
         """getsockname() of the open handle, read once (Node: nothing once closed)."""
-        name = self._sockname
-        if name is None and self._transport is not None and not self.destroyed:
-            try:
-                name = self._sockname = self._transport.sock.getsockname()
-            except OSError:
-                pass
-        return name
+        if self._sockname is None:
+            self._sockname = self._read_name(local=True)
+        return self._sockname
 
     def _remote_name(self) -> Any:
         """getpeername(), read once while open and kept after close (as Node's cache)."""
-        name = self._peername
-        if name is None and self._transport is not None and not self.destroyed:
-            try:
-                name = self._peername = self._transport.sock.getpeername()
-            except OSError:
-                pass
-        return name
+        if self._peername is None:
+            self._peername = self._read_name(local=False)
+        return self._peername
+
+    def _read_name(self, local: bool) -> Any:
+        transport = self._transport
+        if transport is None or self.destroyed:
+            return None
+        try:
+            sock = transport.sock
+            return sock.getsockname() if local else sock.getpeername()
+        except OSError:
+            return None
 
     def address(self) -> dict[str, Any] | str | None:
         """The local address: ``{'port', 'family', 'address'}`` for TCP, ``{}`` for IPC (Node)."""
