@@ -632,8 +632,10 @@ is left is mostly Node's semantics in Python: the `Socket` itself (~45 fields
 set, ~3 µs), two `on()` calls (~1.7 µs each), and the close sequence (`'end'`
 -> automatic `end()` -> shutdown -> tick -> `'finish'` -> `destroy()` -> tick
 -> `'close'` -> unregister: ~40 calls with two loop ticks of ~2 µs). On this
-machine that is ~50 µs of CPU over the Protocol server's ~60 µs; Node spends
-~105 µs, so 1.2x Node needs about 40 % less Python per connection: an
+machine that is ~50-55 µs of CPU over the Protocol server's ~60 µs; Node
+spends 106-132 µs (two full runs on 2026-11-26 gave 0.98x and 0.81x paired:
+this test moves the most with other load), so 1.2x Node needs about 40 % less
+Python per connection: an
 accepted-socket constructor that sets only what differs from class-level
 defaults, the listener registration without the generic `_add`, and the
 close sequence in one tick where Node's ordering allows it.""",
@@ -660,11 +662,14 @@ Protocol server and ~19k for trionet (valgrind table above): three Python
 frames (`Socket.data_received`, the user's listener, `Socket.write`) and
 their bookkeeping (`bytes_read`, the flowing / queue / decoder checks,
 `writable_ended` / `destroyed` / `timeout`, `bytes_written`), ~1 µs per
-request. Runs of this session gave 0.84-0.99x (0.99x in this run's first
-round). Closing it for good needs fewer checks per read and write: one "fast
-path allowed" flag kept by the state changes (flowing, no buffered data, no
-decoder, no async listener, not ending, not destroyed, no timeout) instead
-of a dozen attribute tests per request; a user writing
+request. Full runs on 2026-11-26 gave 0.89x and 0.71x, single rounds up to
+0.99x, while the instruction counts of both servers did not move: the
+anchor's own throughput swings (69k-87k req/s; it reads 256 KiB per `recv`,
+above glibc's mmap threshold in a fresh process). Closing it for good needs
+fewer checks per read and write: one "fast path allowed" flag kept by the
+state changes (flowing, no buffered data, no decoder, no async listener, not
+ending, not destroyed, no timeout) instead of a dozen attribute tests per
+request; a user writing
 `sock.on("data", sock.write)` also saves the lambda's frame.""",
     "uvloop: echo50 server CPU/op": """\
 trionet adds ~4.7k user-space instructions per request over uvloop's Protocol
