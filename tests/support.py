@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,6 +13,7 @@ import anyio
 import pytest
 
 import trionet
+from trionet._server import _has_ipv6
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node (the reference peer) is not installed")
@@ -75,18 +75,8 @@ class Rec:
             await self._seen[name].wait()
 
 
-def _ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-HAVE_IPV6 = _ipv6_available()
+# The same probe the server uses to decide whether "no host" means "::" (cached there).
+HAVE_IPV6 = _has_ipv6()
 needs_ipv6 = pytest.mark.skipif(not HAVE_IPV6, reason="no IPv6 loopback on this host")
 
 
