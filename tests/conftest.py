@@ -13,6 +13,8 @@ import anyio
 import hypothesis
 import pytest
 
+import trionet._transport
+
 # A run started in the background by a non-interactive shell inherits SIGINT ignored,
 # and so would every server a test starts: the tests stop those with Ctrl-C (SIGINT).
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
@@ -34,18 +36,23 @@ try:
 except ImportError:  # pragma: no cover - uvloop is in the test extra
     _HAVE_UVLOOP = False
 
-_BACKENDS: list[Any] = [
-    pytest.param("trio", id="trio"),
-    pytest.param("asyncio", id="asyncio"),
-]
+#: The engines, by test id: trio; asyncio's selector loop with trionet's selector
+#: engine (the default), and with the loop's own transports; uvloop's transports.
+_ENGINES: dict[str, Any] = {
+    "trio": "trio",
+    "asyncio": "asyncio",
+    "asyncio-transports": ("asyncio", {"debug": False}),
+}
 if _HAVE_UVLOOP:
-    _BACKENDS.append(pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"))
+    _ENGINES["uvloop"] = ("asyncio", {"use_uvloop": True})
 
 
-@pytest.fixture(params=_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    """Every anyio test runs on trio, asyncio and (where installed) uvloop."""
-    return request.param
+@pytest.fixture(params=list(_ENGINES))
+def anyio_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every anyio test runs on each engine: trio, asyncio (both engines), uvloop."""
+    if request.param == "asyncio-transports":
+        monkeypatch.setattr(trionet._transport, "selector_engine", False)
+    return _ENGINES[request.param]
 
 
 @pytest.fixture

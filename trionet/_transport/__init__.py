@@ -60,6 +60,19 @@ class Listener(Protocol):
     def close(self) -> None: ...
 
 
+#: Whether asyncio selector loops use the selector engine (``_selector.py``) rather
+#: than the loop's own transports (``_asyncio.py``); the tests run both.
+selector_engine = True
+
+
+def _use_selector_engine(scope: Scope) -> bool:
+    if not selector_engine:
+        return False
+    from . import _selector
+
+    return _selector.usable(scope._loop)
+
+
 async def start_client(
     scope: Scope,
     sock: socket.socket,
@@ -73,6 +86,10 @@ async def start_client(
         from . import _trio
 
         return _trio.start_client(sock, protocol, group, scope)
+    if protocol.get_read_buffer is None and _use_selector_engine(scope):
+        from . import _selector
+
+        return _selector.start_client(sock, protocol, scope)
     from . import _asyncio
 
     return await _asyncio.start_client(sock, protocol)
@@ -93,6 +110,10 @@ async def start_listener(
         from . import _trio
 
         return _trio.start_listener(sock, backlog, on_accept, group, scope)
+    if _use_selector_engine(scope):
+        from . import _selector
+
+        return _selector.start_listener(sock, backlog, on_accept, scope)
     from . import _asyncio
 
     return await _asyncio.start_listener(sock, backlog, on_accept)

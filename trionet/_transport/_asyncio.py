@@ -1,6 +1,8 @@
-"""The asyncio engine: the loop's own transports with a thin Protocol adapter.
+"""The loop-transport engine: the loop's own transports with a thin Protocol adapter.
 
-The same code runs on uvloop's C transports. No task is made per connection:
+uvloop's C transports use it, and so do asyncio loops without a selector (and
+clients reading with Node's ``onread``); asyncio's selector loops have the
+faster ``_selector.py``. No task is made per connection:
 the loop calls the protocol, and the adapter hands reads straight to the
 handle (its ``data_received`` *is* the handle's, so a read costs one Python
 call). No buffer is kept per connection: uvloop reads into one loop-wide
