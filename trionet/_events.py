@@ -285,6 +285,18 @@ class EventEmitter:
         Raises:
             TypeError: ``listener`` is not callable (``ERR_INVALID_ARG_TYPE``).
         """
+        events = self._events
+        if (
+            event not in events
+            and type(listener) is FunctionType
+            and "newListener" not in events
+            and not listener.__code__.co_flags & CO_COROUTINE
+            and not hasattr(listener, "_is_coroutine_marker")
+        ):
+            # The common case, an event's first listener a plain function: what _add
+            # does for it, without its calls (a connection adds a few of these).
+            events[event] = (listener,)
+            return self
         self._add(event, listener, False, False)
         return self
 

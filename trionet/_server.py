@@ -17,6 +17,7 @@ import anyio.abc
 
 from . import _errors, _ipc
 from ._args import normalize_args
+from ._events import _await_result
 from ._handle import Handle
 from ._ip import is_ip
 from ._socket import Socket, _family_name
@@ -308,35 +309,25 @@ class Server(Handle):
             transport.abort()
             self._deliver("drop", info)
             return None
-        sock = Socket(
-            allow_half_open=self.allow_half_open,
-            high_water_mark=self.high_water_mark,
-            _scope=self._scope,
-        )
-        sock.server = self
-        sock._group = self._group
-        transport.protocol = sock  # before 'connection': a write there may block at once
-        if self.no_delay:
-            sock._no_delay = True
-        if self.keep_alive:
-            sock._keep_alive = (True, float(self.keep_alive_initial_delay or 0))
-        if self.pause_on_connect:
-            sock._flowing = False
+        sock = Socket._accepted(self, transport, self._lsock_family)  # (sets transport.protocol)
         self._connections.add(sock)
-        sock._attach(transport, self._lsock_family)
-        self._scope.register(sock)
+        scope = self._scope
+        scope._handles.add(sock)  # scope.register(sock), inlined: a new ref'd handle
+        scope._busy += 1
         if "connection" in self._async_events:
             self._scope.spawn(self._emit_awaiting, "connection", sock, tg=self._group)
-        else:
+            return sock
+        # emit('connection', sock) to plain listeners, inlined (as Socket.data_received does)
+        listeners = self._events.get("connection")
+        if listeners is not None:
             try:
-                self.emit("connection", sock)
+                for listener in listeners:
+                    result = listener(sock)
+                    if result is not None and hasattr(result, "__await__"):
+                        self._start_async_listener(_await_result, (result,))
             except Exception as exc:
-                self._scope.report(exc)
+                scope.report(exc)
         return sock
-
-    def _connection_closed(self, sock: Socket) -> None:
-        self._connections.discard(sock)
-        self._check_drained()
 
     def _check_drained(self) -> None:
         if self._lsock is None and not self._connections and self._drained is not None:

@@ -7,6 +7,8 @@ import functools
 import socket as _socket
 from collections import deque
 from collections.abc import Callable, Mapping
+from inspect import CO_COROUTINE
+from types import FunctionType
 from typing import Any
 
 import anyio
@@ -17,12 +19,14 @@ from . import _errors
 from ._args import normalize_args
 from ._connect import ConnectPlan
 from ._encoding import StringDecoder, normalize_encoding
+from ._events import _NO_EVENTS, Listener
 from ._handle import Handle
 from ._ipc import OnRead, PendingTransport, adopt_connected
 from ._transport import Transport, start_client
 from ._validate import normalize_options, validate_data, validate_function, validate_timeout
 
 DEFAULT_HIGH_WATER_MARK = 16384
+_TCP_FAMILIES = (_socket.AF_INET, _socket.AF_INET6)
 
 _Callback = Callable[..., object]
 
@@ -45,6 +49,7 @@ class Socket(Handle, anyio.abc.ByteStream):
     # attributes. Containers are made when first needed (an empty deque is 760 B).
     __slots__ = (
         "_activity",
+        "_close_inline",
         "_close_pending",
         "_closed_event",
         "_connect_scope",
@@ -162,6 +167,7 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._keep_alive: tuple[bool, float] | None = None
         self._closed_event: anyio.Event | None = None
         self._close_pending = False  # destroyed, 'close' not yet emitted
+        self._close_inline = False  # set by _finish around its automatic destroy()
         # onread: reads go into the caller's buffer (buffer_updated), never to 'data'
         #: The engine's hook for Node's ``onread`` (see ``StreamProtocol``); None: data_received.
         self.get_read_buffer: Callable[[], Any] | None = None
@@ -309,6 +315,68 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self._flowing is False or self._queue is not None:
             transport.pause_reading()
 
+    @classmethod
+    def _accepted(cls, server: Any, transport: Any, family: int) -> Socket:
+        """A socket for a connection ``server`` accepted: ``__init__`` with the server's
+        options, then ``_attach``, in one call without the general argument handling.
+
+        Every field is set here directly (keep in step with ``__init__`` and ``_attach``;
+        tests/test_fast_paths.py compares each field with a socket made the general way)."""
+        self = cls.__new__(cls)
+        # EventEmitter and Handle
+        self._events = {}
+        self._async_events = self._warned = _NO_EVENTS
+        self._max_listeners = None
+        self._scope = server._scope
+        self._refed = True
+        self._group = server._group
+        self._queue = None
+        # Socket
+        self.allow_half_open = bool(server.allow_half_open)
+        hwm = server.high_water_mark
+        hwm = int(hwm) if hwm is not None and hwm >= 0 else DEFAULT_HIGH_WATER_MARK
+        self.writable_high_water_mark = self.readable_high_water_mark = hwm
+        self._transport = transport
+        self.server = server
+        self.connecting = self.destroyed = self._had_error = False
+        self._connected_once = True
+        self._connect_scope = None
+        self._flowing = False if server.pause_on_connect else None
+        self._rbuf = self._decoder = self._readable_event = None
+        self._rlen = self.bytes_read = 0
+        self._read_eof = self.readable_ended = False
+        self._pending = self._write_cbs = self._drain_event = None
+        self._pending_len = self._written = self._queue_mark = 0
+        self._write_blocked = self._need_drain = False
+        self.writable_ended = self.writable_finished = self._ended_by_peer = False
+        self._finish_cbs = self._finish_event = None
+        self.timeout = self._timer_scope = None
+        self._activity = 0.0
+        self._sockname = self._peername = None
+        self._sock_family = family
+        self._closed_event = None
+        self._close_pending = self._close_inline = False
+        self.get_read_buffer = self._onread = None
+        self._onread_stopped = False
+        transport.protocol = self  # before 'connection': a write there may block at once
+        # _attach
+        no_delay = transport.no_delay
+        if server.no_delay:
+            self._no_delay = True
+            if no_delay is not True and family in _TCP_FAMILIES:
+                self.set_no_delay(True)
+        else:
+            self._no_delay = None
+            if no_delay and family in _TCP_FAMILIES:
+                self.set_no_delay(False)
+        if server.keep_alive:
+            self.set_keep_alive(True, float(server.keep_alive_initial_delay or 0))
+        else:
+            self._keep_alive = None
+        if self._flowing is False:
+            transport.pause_reading()
+        return self
+
     def _flush_pending(self) -> None:
         pending, self._pending = self._pending or (), None
         self._pending_len = 0
@@ -376,7 +444,8 @@ class Socket(Handle, anyio.abc.ByteStream):
         self._read_eof = True
         if self.timeout:
             self._touch()
-        self._wake_reader()
+        if self._readable_event is not None:
+            self._wake_reader()
         if not self._rbuf and not self.connecting:  # 'end' now, flowing or not (as Node)
             self._emit_end()
 
@@ -462,9 +531,19 @@ class Socket(Handle, anyio.abc.ByteStream):
             rest = self._decoder.end()
             if rest:
                 self._deliver("data", rest)
-        self._deliver("end")
+        # (On this close path and the ones below, _deliver is only called when there is a
+        # listener or a queue, and _deliver_call runs its function itself without a queue:
+        # their own tests, made without a call, as every connection goes this way.)
+        if "end" in self._events or self._queue is not None:
+            self._deliver("end")
         if not self.allow_half_open:
-            self._deliver_call(self._auto_end)
+            if self._queue is None:
+                try:
+                    self._auto_end()
+                except Exception as exc:
+                    self._scope.report(exc)
+            else:
+                self._deliver_call(self._auto_end)
         elif self.writable_finished:
             self._deliver_call(self.destroy)
 
@@ -474,7 +553,16 @@ class Socket(Handle, anyio.abc.ByteStream):
                 self.destroy()
             elif not self.writable_ended:
                 self._ended_by_peer = True
-                self.end()
+                if type(self).end is not Socket.end:  # a subclass's own end() is called
+                    self.end()
+                    return
+                # end() without arguments, inlined
+                self.writable_ended = True
+                transport = self._transport
+                if transport is not None and not self.connecting:
+                    transport.write_eof()  # _end_now, inlined
+                    if not self._write_blocked:
+                        self._scope.call_soon(self._finish)
 
     def _wake_reader(self) -> None:
         event = self._readable_event
@@ -521,6 +609,32 @@ class Socket(Handle, anyio.abc.ByteStream):
         super()._add(event, listener, prepend, once)
         if event == "data" and self._flowing is None:
             self.resume()
+
+    def on(self, event: str, listener: Listener) -> Socket:
+        events = self._events
+        if (
+            event not in events
+            and type(listener) is FunctionType
+            and "newListener" not in events
+            and not listener.__code__.co_flags & CO_COROUTINE
+            and not hasattr(listener, "_is_coroutine_marker")
+        ):
+            # EventEmitter.on's fast path (keep them in step), with _add's 'data' rule and
+            # resume()'s first-listener case inlined: every connection takes this path.
+            events[event] = (listener,)
+            if event == "data" and self._flowing is None:
+                if self._rbuf or self._read_eof or self._onread is not None:
+                    self.resume()
+                else:
+                    self._flowing = True
+                    transport = self._transport
+                    if transport is not None and self._queue is None:
+                        transport.resume_reading()
+            return self
+        self._add(event, listener, False, False)
+        return self
+
+    add_listener = on
 
     def pause(self) -> Socket:
         """Stop emitting 'data'; incoming bytes wait in the kernel (backpressure to the peer)."""
@@ -710,16 +824,35 @@ class Socket(Handle, anyio.abc.ByteStream):
         if self.writable_finished or self.destroyed:
             return
         self.writable_finished = True
-        callbacks, self._finish_cbs = self._finish_cbs or (), None
-        for cb in callbacks:  # Node v20 calls end()'s callbacks just before 'finish'
-            self._deliver_call(lambda cb=cb: cb(None))  # type: ignore[misc]
-        self._deliver("finish")
+        callbacks = self._finish_cbs
         event = self._finish_event
+        quiet = callbacks is None and event is None and "finish" not in self._events
+        if callbacks is not None:
+            self._finish_cbs = None
+            for cb in callbacks:  # Node v20 calls end()'s callbacks just before 'finish'
+                self._deliver_call(lambda cb=cb: cb(None))  # type: ignore[misc]
+        if not quiet or self._queue is not None:
+            self._deliver("finish")
         if event is not None:
             self._finish_event = None
             event.set()
         if self.readable_ended:
-            self._deliver_call(self.destroy)
+            if self._queue is None:
+                # The automatic destroy(). Its 'close' is emitted in this tick, not the next,
+                # when nothing can tell the two apart: no user code ran in this tick (no
+                # end() callback, 'finish' listener or waiter) and no other tick is queued
+                # (Node emits 'close' in the same loop iteration as 'finish').
+                scope = self._scope
+                inline = self._close_inline = quiet and not scope._loop_ticks and not scope._ticks
+                try:
+                    self.destroy()
+                except Exception as exc:
+                    scope.report(exc)
+                if inline and not self._close_inline:  # destroy() left 'close' to us
+                    self._emit_close(None)
+                self._close_inline = False
+            else:
+                self._deliver_call(self.destroy)
 
     # -- closing -------------------------------------------------------------------
 
@@ -740,39 +873,68 @@ class Socket(Handle, anyio.abc.ByteStream):
             self._transport.abort()
         self._transport = None  # no handle any more: 'pending' is true from now (Node)
         self._close_pending = True
-        pending, self._pending = self._pending or (), None
-        self._pending_len = 0
-        for _, callback in pending:
-            if callback is not None:
-                self._scope.call_soon(callback, _errors.err_socket_closed_before_connection())
-        write_cbs, self._write_cbs = self._write_cbs or (), None
-        for callback in write_cbs:
-            self._scope.call_soon(callback, error or _errors.err_stream_destroyed("write"))
-        if write_cbs:  # resume_writing() may be looping over this very deque (H7: once each)
-            write_cbs.clear()
-        finish_cbs, self._finish_cbs = self._finish_cbs or (), None
-        for callback in finish_cbs:
-            self._scope.call_soon(callback, error or _errors.err_stream_destroyed("end"))
-        self._wake_reader()
-        for event in (self._drain_event, self._finish_event):
-            if event is not None:
-                event.set()
-        self._drain_event = self._finish_event = None
-        self._scope.call_soon(self._emit_close, error)
+        # (Each container below is None unless used: one test each on the common path.)
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._pending_len = 0
+            for _, callback in pending:
+                if callback is not None:
+                    self._scope.call_soon(callback, _errors.err_socket_closed_before_connection())
+        write_cbs = self._write_cbs
+        if write_cbs is not None:
+            self._write_cbs = None
+            for callback in write_cbs:
+                self._scope.call_soon(callback, error or _errors.err_stream_destroyed("write"))
+            write_cbs.clear()  # resume_writing() may be looping over this very deque (H7)
+        finish_cbs = self._finish_cbs
+        if finish_cbs is not None:
+            self._finish_cbs = None
+            for callback in finish_cbs:
+                self._scope.call_soon(callback, error or _errors.err_stream_destroyed("end"))
+        if self._readable_event is not None:
+            self._wake_reader()
+        event = self._drain_event
+        if event is not None:
+            self._drain_event = None
+            event.set()
+        event = self._finish_event
+        if event is not None:
+            self._finish_event = None
+            event.set()
+        if self._close_inline and error is None:  # _finish emits 'close' at once (see there)
+            self._close_inline = False
+        else:
+            self._scope.call_soon(self._emit_close, error)
         return self
 
     def _emit_close(self, error: BaseException | None) -> None:
         if error is not None:
             self._deliver("error", error)
-        self._deliver("close", error is not None)
-        self._deliver_call(self._closed_done)
+        if "close" in self._events or self._queue is not None:
+            self._deliver("close", error is not None)
+        if self._queue is None:
+            try:
+                self._closed_done()
+            except Exception as exc:
+                self._scope.report(exc)
+        else:
+            self._deliver_call(self._closed_done)
 
     def _closed_done(self) -> None:
         self._close_pending = False
         if self.destroyed:  # else a 'close' listener connected it again (Node G14)
-            self._scope.unregister(self)
-        if self.server is not None:
-            self.server._connection_closed(self)
+            scope = self._scope
+            handles = scope._handles
+            if self in handles:  # scope.unregister(self), inlined
+                handles.discard(self)
+                if self._refed:
+                    scope._add_busy(-1)
+        server = self.server
+        if server is not None:  # one connection less; (_check_drained's first test, inlined)
+            server._connections.discard(self)
+            if server._lsock is None:
+                server._check_drained()
         event = self._closed_event
         if event is not None:
             self._closed_event = None

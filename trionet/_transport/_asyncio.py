@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -64,14 +65,19 @@ class _Adapter(asyncio.BaseProtocol):
     data_received: Callable[[bytes], None]
     write: Callable[[bytes | bytearray | memoryview], None]
 
-    def __init__(self, protocol: StreamProtocol | None = None) -> None:
+    def __init__(
+        self,
+        protocol: StreamProtocol | None = None,
+        on_made: Callable[[Any], StreamProtocol | None] | None = None,
+    ) -> None:
         self.protocol = protocol
         self.data_received = protocol.data_received if protocol is not None else _no_handle
         self._transport: asyncio.Transport | None = None
         self._closed = False
         self._failed: str | None = None  # the call that failed ("write"): see _write_failed
         self._resuming = False  # inside resume_writing (see write_eof)
-        self._on_made: Callable[[Any], StreamProtocol | None] | None = None
+        #: A listener's accept callback, called from connection_made (makes the handle).
+        self._on_made = on_made
         self._sock: Any = None
         self.no_delay: bool | None = False
 
@@ -220,8 +226,12 @@ class AsyncioTransport(_Adapter):
 
     __slots__ = ("write",)
 
-    def __init__(self, protocol: StreamProtocol | None = None) -> None:
-        super().__init__(protocol)
+    def __init__(
+        self,
+        protocol: StreamProtocol | None = None,
+        on_made: Callable[[Any], StreamProtocol | None] | None = None,
+    ) -> None:
+        super().__init__(protocol, on_made)
         self.write = _not_connected
 
     # asyncio's selector transport looks self._protocol.data_received up at each read.
@@ -342,12 +352,7 @@ async def start_listener(
     on_accept: Callable[[Any], StreamProtocol | None],
 ) -> AsyncioListener:
     loop = asyncio.get_running_loop()
-    adapter_class = _adapter_class(loop)
-
-    def factory() -> _Adapter:
-        adapter = adapter_class()
-        adapter._on_made = on_accept
-        return adapter
-
+    # (a partial, not a def: one Python call less per accepted connection)
+    factory = functools.partial(_adapter_class(loop), None, on_accept)
     server = await loop.create_server(factory, sock=sock, backlog=backlog)
     return AsyncioListener(server)
