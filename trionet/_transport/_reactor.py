@@ -1,7 +1,8 @@
 """Non-blocking stdlib sockets served by a reactor: the engine of trio and of selector loops.
 
-A reactor watches sockets for readiness and calls ``_ready(events)`` on the
-object that owns each one: a :class:`SocketTransport` (one connection) or a
+A reactor watches sockets for readiness and calls ``_on_readable()`` and
+``_on_writable()`` (or ``_ready(events)``, both at once) on the object that owns
+each one: a :class:`SocketTransport` (one connection) or a
 :class:`ReactorListener` (a listening socket). What does the watching is the
 backend's part, a subclass of :class:`Reactor`: on trio, one level-triggered
 epoll set waited for by one task (``_trio.py``); on an asyncio selector loop,
@@ -94,6 +95,7 @@ class SocketTransport:
         "_reactor",
         "_read_done",
         "_read_paused",
+        "_recv",
         "_scope",
         "_send",
         "data_received",
@@ -108,6 +110,7 @@ class SocketTransport:
         self._scope = scope  # whose ticks run before this socket's I/O callbacks
         self.no_delay: bool | None = False  # the kernel's default, and what Node wants
         self._send = sock.send
+        self._recv = sock.recv
         self.protocol: StreamProtocol | None = None
         #: The protocol's data_received, bound once (set with the protocol).
         self.data_received: Callable[[bytes], None] | None = None
@@ -131,14 +134,11 @@ class SocketTransport:
     # -- readiness ------------------------------------------------------------------
 
     def _ready(self, events: int) -> None:
-        """The reactor's callback: the socket is ready for ``events``."""
-        try:
-            if events & _READY_TO_READ and not self._read_paused and not self._read_done:
-                self._on_readable()
-            if events & _READY_TO_WRITE and self._buffer and not self._closed:
-                self._on_writable()
-        except Exception as exc:  # a bug of ours: the scope's error, never a log line
-            self._scope.report(exc)
+        """The epoll reactor's callback: the socket is ready for ``events``."""
+        if events & _READY_TO_READ:
+            self._on_readable()
+        if events & _READY_TO_WRITE:
+            self._on_writable()
 
     def _update(self) -> None:
         """Make the reactor watch what this socket now waits for."""
@@ -158,35 +158,58 @@ class SocketTransport:
     # -- reading -----------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        recv = self.sock.recv
-        data_received = self.data_received
-        assert data_received is not None
-        # A read that fills the buffer leaves more behind, most likely: read on
-        # (as libuv does) rather than go back to waiting, a few times at most.
-        for _ in range(_READS_PER_WAKEUP):
-            try:
-                data = recv(_READ_SIZE)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                self._read_done = True
-                self._update()
-                self._lost(exc)
-                return
+        """The socket is readable (a reactor's callback): read, and hand the bytes over."""
+        if self._read_paused or self._read_done or self._closed:
+            return
+        try:
+            data = self._recv(_READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._read_failed(exc)
+            return
+        try:
+            if data and len(data) < _READ_SIZE:  # the common case: one read took it all
+                self.data_received(data)  # type: ignore[misc]
+            else:
+                self._read_on(data)
+        except Exception as exc:  # a bug of ours: the scope's error, never a log line
+            self._scope.report(exc)
+
+    def _read_on(self, data: bytes) -> None:
+        """``_on_readable`` for EOF, and for a read that filled the buffer: more is most
+        likely waiting, so read on (as libuv does) rather than go back to waiting, a few
+        times at most."""
+        recv = self._recv
+        reads = 1
+        while True:
             if not data:
                 self._read_done = True
                 self._update()
                 assert self.protocol is not None
                 self.protocol.eof_received()
                 return
-            data_received(data)
-            if len(data) < _READ_SIZE:
+            self.data_received(data)  # type: ignore[misc]
+            if len(data) < _READ_SIZE or reads == _READS_PER_WAKEUP:
                 return
+            reads += 1
             scope = self._scope
             if scope._ticks:  # Node runs the nextTick queue after each read callback
                 scope.run_ticks()
             if self._read_paused or self._closed:
                 return
+            try:
+                data = recv(_READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._read_failed(exc)
+                return
+
+    def _read_failed(self, exc: OSError) -> None:
+        self._read_done = True
+        self._update()
+        self._lost(exc)
 
     def pause_reading(self) -> None:
         if not self._read_paused:
@@ -242,6 +265,15 @@ class SocketTransport:
         self._scope.call_soon(self._lost, exc, "write")
 
     def _on_writable(self) -> None:
+        """The socket is writable (a reactor's callback): flush what is queued."""
+        if not self._buffer or self._closed:
+            return
+        try:
+            self._flush()
+        except Exception as exc:  # a bug of ours: the scope's error, never a log line
+            self._scope.report(exc)
+
+    def _flush(self) -> None:
         """Send what is queued; once it is all sent, finish a pending EOF and resume writing."""
         buffer = self._buffer
         assert buffer is not None
@@ -353,7 +385,10 @@ class ReactorListener:
         reactor._watch(self, 0, IN)
 
     def _ready(self, events: int) -> None:
-        """The listening socket is readable: accept a batch of connections."""
+        self._on_readable()
+
+    def _on_readable(self) -> None:
+        """The listening socket is readable (a reactor's callback): accept a batch."""
         try:
             self._accept_batch()
         except Exception as exc:  # accept() failed for a reason it never should
@@ -410,7 +445,7 @@ class ReactorListener:
         self._accept_paused = False
         self._retrying = True  # (_accept_batch pauses again, longer, if this first one fails)
         try:
-            self._ready(IN)
+            self._on_readable()
         finally:
             self._retrying = False
         scope = self._reactor._scope

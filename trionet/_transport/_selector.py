@@ -4,7 +4,7 @@ asyncio's own transports cost a Task, a Future, three ``call_soon`` and a
 transport of some thirty fields per accepted connection, and four Python
 frames per read before the handle sees the bytes. Here the loop only says
 when a socket is ready (``add_reader``/``add_writer``: one ``epoll_ctl`` and
-one handle per registration) and calls the transport's ``_ready`` directly;
+one handle per registration) and calls the transport's ``_on_readable`` directly;
 accept, reads and writes are ``_reactor.py``'s, the same code as on trio.
 Writes go to the kernel synchronously, so a socket is watched for
 writability only while a write is blocked.
@@ -52,12 +52,12 @@ class LoopReactor(Reactor):
         changed = old ^ new
         if changed & IN:
             if new & IN:
-                self._add_reader(fd, obj._ready, IN)
+                self._add_reader(fd, obj._on_readable)
             else:
                 self._remove_reader(fd)
         if changed & OUT:
             if new & OUT:
-                self._add_writer(fd, obj._ready, OUT)
+                self._add_writer(fd, obj._on_writable)
             else:
                 self._remove_writer(fd)
 
