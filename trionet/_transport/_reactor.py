@@ -1,14 +1,17 @@
 """Non-blocking stdlib sockets served by a reactor: the engine of trio and of selector loops.
 
-A reactor watches sockets for readiness and calls ``_on_readable()`` and
-``_on_writable()`` (or ``_ready(events)``, both at once) on the object that owns
-each one: a :class:`SocketTransport` (one connection) or a
-:class:`ReactorListener` (a listening socket). What does the watching is the
-backend's part, a subclass of :class:`Reactor`: on trio, one level-triggered
-epoll set waited for by one task (``_trio.py``); on an asyncio selector loop,
-the loop's own selector through ``add_reader``/``add_writer`` (``_selector.py``).
-Everything else is shared, so both backends run the same code per read, per
-write and per connection.
+A reactor watches sockets for readiness and calls ``_ready(events)`` on the
+object that owns each one: a :class:`SocketTransport` (one connection) or a
+:class:`ReactorListener` (a listening socket). The watching is one
+level-triggered epoll set (:class:`EpollReactor`) per listener (its socket and
+every connection it accepted) or per group of clients; only what waits for the
+set's own fd is the backend's: on trio, one task (``_trio.py``); on an asyncio
+selector loop, one ``add_reader`` (``_selector.py``). This is libuv's loop
+inside the backend's: per read it saves the backend's per-event machinery (a
+task switch and trio's one-shot re-arm; asyncio's handle and its callback
+bookkeeping), and per connection any registration with the backend, which is
+what decides the connect rate. Everything else is shared, so both backends run
+the same code per read, per write and per connection.
 
 Writes go to the kernel synchronously (``send`` on the non-blocking socket,
 as libuv's ``uv_try_write``); only what the kernel does not take is queued,
@@ -80,6 +83,54 @@ class Reactor:
     def call_later(self, delay: float, fn: Callable[[], None]) -> Callable[[], None]:
         """Call ``fn()`` in ``delay`` seconds; returns what cancels that."""
         raise NotImplementedError
+
+
+class EpollReactor(Reactor):
+    """One level-triggered epoll set of sockets. The backend's driver waits until the
+    set's own fd is readable, then calls :meth:`_serve_ready`."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope)
+        self._epoll: Any = select.epoll()
+        self._watched: dict[int, Any] = {}  # fd -> whose ``_ready`` to call with its events
+
+    def _serve_ready(self) -> None:
+        """Serve every ready socket: accept, read, flush."""
+        scope = self._scope
+        ticks = scope._ticks
+        watched = self._watched
+        for fd, events in self._epoll.poll(0):
+            if ticks:  # Node runs every nextTick before the next I/O callback
+                scope.run_ticks()
+            entry = watched.get(fd)
+            if entry is not None:
+                entry._ready(events)
+        if ticks:  # (those of the last one too, before anything else runs)
+            scope.run_ticks()
+
+    def _watch(self, obj: Any, old: int, new: int) -> None:
+        epoll = self._epoll
+        if epoll.closed:  # the driver stopped (trio: cancelled): nothing is watched any more
+            return
+        fd = obj.sock.fileno()
+        if not old:
+            epoll.register(fd, new)
+            self._watched[fd] = obj
+        elif not new:
+            epoll.unregister(fd)
+            del self._watched[fd]
+        else:
+            epoll.modify(fd, new)
+
+    def _stop(self) -> None:
+        epoll = self._epoll
+        if not epoll.closed:
+            self._closing()
+            epoll.close()
+            self._watched.clear()
+
+    def _closing(self) -> None:
+        """The set is about to close: the driver stops waiting for it."""
 
 
 class SocketTransport:

@@ -38,7 +38,7 @@ from ._reactor import (
     _ACCEPT_RETRY_MAX,
     _OUT_OF_RESOURCES,
     _TRANSIENT_ACCEPT_ERRORS,
-    Reactor,
+    EpollReactor,
     ReactorListener,
     SocketTransport,
 )
@@ -52,64 +52,29 @@ _wait_writable = trio.lowlevel.wait_writable
 _HAS_EPOLL = hasattr(select, "epoll")
 
 
-class EpollReactor(Reactor):
-    """One level-triggered epoll set of sockets, and the task (in ``group``) that serves it."""
+class TrioReactor(EpollReactor):
+    """The epoll set, and the task (in ``group``) that waits for it and serves it."""
 
     def __init__(self, scope: Scope, group: anyio.abc.TaskGroup) -> None:
         super().__init__(scope)
         self._group = group
-        self._epoll: Any = select.epoll()
-        self._watched: dict[int, Any] = {}  # fd -> whose ``_ready`` to call with its events
         group.start_soon(self._serve)
 
     async def _serve(self) -> None:
         epoll = self._epoll
-        if epoll.closed:
-            return
-        poll = epoll.poll
-        watched = self._watched
-        scope = self._scope
-        ticks = scope._ticks
         try:
-            while True:
+            while not epoll.closed:
                 await _wait_readable(epoll)
                 if epoll.closed:
                     return
-                for fd, events in poll(0):
-                    if ticks:  # Node runs every nextTick before the next I/O callback
-                        scope.run_ticks()
-                    entry = watched.get(fd)
-                    if entry is not None:
-                        entry._ready(events)
-                if ticks:  # (those of the last one too, before other tasks run)
-                    scope.run_ticks()
-                if epoll.closed:
-                    return
+                self._serve_ready()
         except trio.ClosedResourceError:
             return
         finally:
             self._stop()  # (already stopped, unless cancelled)
 
-    def _watch(self, obj: Any, old: int, new: int) -> None:
-        epoll = self._epoll
-        if epoll.closed:  # the serving task was cancelled: nothing is watched any more
-            return
-        fd = obj.sock.fileno()
-        if not old:
-            epoll.register(fd, new)
-            self._watched[fd] = obj
-        elif not new:
-            epoll.unregister(fd)
-            del self._watched[fd]
-        else:
-            epoll.modify(fd, new)
-
-    def _stop(self) -> None:
-        epoll = self._epoll
-        if not epoll.closed:
-            trio.lowlevel.notify_closing(epoll)
-            epoll.close()
-            self._watched.clear()
+    def _closing(self) -> None:
+        trio.lowlevel.notify_closing(self._epoll)
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> Callable[[], None]:
         cancel = trio.CancelScope()
@@ -123,7 +88,7 @@ class EpollReactor(Reactor):
         return cancel.cancel
 
 
-class _ClientReactor(EpollReactor):
+class _ClientReactor(TrioReactor):
     """The reactor of the client connections of one task group; it ends with the last one."""
 
     def _stop(self) -> None:
@@ -330,7 +295,7 @@ def start_listener(
     sock.setblocking(False)
     sock.listen(backlog)
     if _HAS_EPOLL:
-        return ReactorListener(sock, on_accept, EpollReactor(scope, group))
+        return ReactorListener(sock, on_accept, TrioReactor(scope, group))
     listener = _TaskListener(sock, on_accept, group, scope)
     group.start_soon(listener.serve)
     return listener
