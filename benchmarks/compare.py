@@ -571,30 +571,37 @@ def machine() -> list[str]:
 
 
 DESIGN_NOTES = """\
-- **trio: one task per server, not per connection.** A server's listening
-  socket and every connection it accepted share one level-triggered `epoll`
-  set; one task waits for that set with `trio.lowlevel.wait_readable` and then
-  serves every ready socket in turn (accept; `recv` then `'data'`; flush
-  queued writes): libuv's loop inside one trio task. Per read that saves a
-  task switch and trio's one-shot `epoll_ctl` re-arm; per connection it saves
-  a task, which is what decides the connect rate and idle memory. A read that
-  fills the 64 KiB buffer is followed by another at once (up to 16), as libuv
-  does, so bulk transfers do not go back to the scheduler per 64 KiB. Client
-  connections share one such set per task group. Without `epoll` (macOS,
-  Windows) the engine falls back to a reader task per connection.
+- **trio and asyncio: one epoll set per server, nothing per connection.** A
+  server's listening socket and every connection it accepted share one
+  level-triggered `epoll` set. On trio one task waits for that set with
+  `trio.lowlevel.wait_readable`; on asyncio's selector loop the set's fd is
+  the only thing the loop watches (one `add_reader`). Either way the set is
+  then polled and every ready socket served in turn (accept; `recv` then
+  `'data'`; flush queued writes): libuv's loop inside the backend's, the same
+  code on both (`trionet/_transport/_reactor.py`). Per read that saves a task
+  switch and trio's one-shot `epoll_ctl` re-arm, or asyncio's per-event
+  handle and four transport frames; per connection it saves a task (trio) or
+  an accept Task, a transport and a selector registration (asyncio), which is
+  what decides the connect rate and idle memory. A read that fills the 64 KiB
+  buffer is followed by another at once (up to 16), as libuv does. Client
+  connections share one such set per task group (trio) or scope (asyncio).
+  Without `epoll` (macOS, Windows) trio falls back to a reader task per
+  connection and asyncio to the loop's own transports.
 - **Writes go to the kernel synchronously** (`send` on the non-blocking
-  socket on trio; the loop transport's own `write` on asyncio/uvloop, which
-  tries the send at once); only what the kernel refuses is queued, and only
-  then is the socket watched for writability (trio) or is `pause_writing`
-  raised (asyncio; write-buffer limits 0/0).
-- **asyncio/uvloop: the loop calls the handle directly.** The protocol
-  adapter's `data_received` *is* the Socket's bound method (uvloop caches it:
-  the adapter re-registers itself once the Socket exists), so a read costs one
-  Python call before the listener. Selector transports read at most 64 KiB
-  (their default 256 KiB read is above glibc's mmap threshold: an mmap/munmap
-  pair per read in a fresh process; uvloop reads into one loop-wide buffer).
-  No task and no buffer per connection.
-- **A connection is small and cheap to set up:** `Socket` has `__slots__`
+  socket on trio and asyncio; uvloop's transport `write`, which tries the send
+  at once); only what the kernel refuses is queued, and only then is the
+  socket watched for writability (or `pause_writing` raised on uvloop, whose
+  write-buffer limits are 0/0).
+- **uvloop: the loop calls the handle directly.** The protocol adapter's
+  `data_received` *is* the Socket's bound method (uvloop caches it: the
+  adapter re-registers itself once the Socket exists), so a read costs one
+  Python call before the listener; uvloop reads into one loop-wide buffer. No
+  task and no buffer per connection.
+- **A connection is small and cheap to set up:** an accepted `Socket` is
+  made by one constructor that sets its fields directly, listeners are added
+  without the generic path when nothing else is needed, and the close sequence
+  calls only what has a listener or a waiter (about 50 Python calls per
+  connection on uvloop); `Socket` has `__slots__`
   and makes its queues on first use (an empty deque is 760 B); addresses are
   read from the kernel when first asked for, as Node does; the engine says
   what TCP_NODELAY it left (uvloop turns it on), so a setsockopt happens only
@@ -623,22 +630,16 @@ sets the rest; uvloop's Protocol server holds 1.26 KiB in all. Further cuts:
 the rarely used per-connection fields (timer, events for the anyio face,
 address caches) in one lazily made object.""",
     "uvloop: connect conn/s": """\
-uvloop's own Protocol server spends ~24k user-space instructions per
-connection, trionet on uvloop ~107k (valgrind table above), down from ~230k
-(the per-connection Python calls went from ~186 to ~98: listener async-ness
-from code flags, slots and lazy containers, addresses read on first use as
-Node does, one TCP_NODELAY decision, no tick in the first `resume()`). What
-is left is mostly Node's semantics in Python: the `Socket` itself (~45 fields
-set, ~3 µs), two `on()` calls (~1.7 µs each), and the close sequence (`'end'`
--> automatic `end()` -> shutdown -> tick -> `'finish'` -> `destroy()` -> tick
--> `'close'` -> unregister: ~40 calls with two loop ticks of ~2 µs). On this
-machine that is ~50-55 µs of CPU over the Protocol server's ~60 µs; Node
-spends 106-132 µs (two full runs on 2026-11-26 gave 0.98x and 0.81x paired:
-this test moves the most with other load), so 1.2x Node needs about 40 % less
-Python per connection: an
-accepted-socket constructor that sets only what differs from class-level
-defaults, the listener registration without the generic `_add`, and the
-close sequence in one tick where Node's ordering allows it.""",
+uvloop's own Protocol server spends ~26k user-space instructions per
+connection, trionet on uvloop ~78k (valgrind table above), down from ~230k
+at the start of this work and ~110k before the accepted-socket constructor,
+the `on()` fast path and the shorter close path. What is left is Node's
+semantics in Python (~50 calls from accept to `'close'`, one loop tick for
+`'finish'`) and the garbage collector: a listener closure that refers to its
+socket makes a reference cycle, freed by the collector rather than on
+`'close'`. Further cuts: the rarely used per-connection fields in one lazily
+made object (fewer slots to set and to traverse). This test moves the most
+with other load on the machine.""",
     "trio: connect conn/s": """\
 The connect test is the most sensitive to other load on the machine. The
 engine's own per-connection work is small (no task per connection: one
@@ -646,31 +647,19 @@ engine's own per-connection work is small (no task per connection: one
 user-space instructions per connection are the `Socket` and its events, the
 same Python work as on the other engines (see the uvloop connect note).""",
     "asyncio: connect conn/s": """\
-asyncio's own per-connection machinery (an accept task, a waiter future,
-`_SelectorSocketTransport.__init__` with its TransportSocket and address
-calls, three `call_soon`s, selector register/unregister) is Python, and
-already most of the Protocol server's ~168 calls per connection; trionet's
-Node semantics add ~90 more, most of them required, which caps this engine
-near 0.8x with asyncio's transports (~400k instructions per connection
-against ~285k). A prototype that serves accepted connections of a selector
-loop with the trio engine's epoll reactor, driven by `loop.add_reader`,
-measured 1.06-1.43x (~200k instructions, 129 calls per connection); it is
-described, with its open question on echo, in `docs/dev/asyncio-engine.md`.""",
+trionet serves asyncio's selector loop with its own epoll set (no Task,
+transport or selector registration per connection): ~142k user-space
+instructions per connection against the Protocol server's ~285k (valgrind
+table above). A miss here is the machine's load: see the CPU per connection
+column.""",
     "asyncio: echo50 req/s": """\
-On the selector loop a request costs ~14.5k user-space instructions for the
-Protocol server and ~19k for trionet (valgrind table above): three Python
-frames (`Socket.data_received`, the user's listener, `Socket.write`) and
-their bookkeeping (`bytes_read`, the flowing / queue / decoder checks,
-`writable_ended` / `destroyed` / `timeout`, `bytes_written`), ~1 µs per
-request. Full runs on 2026-11-26 gave 0.89x and 0.71x, single rounds up to
-0.99x, while the instruction counts of both servers did not move: the
-anchor's own throughput swings (69k-87k req/s; it reads 256 KiB per `recv`,
-above glibc's mmap threshold in a fresh process). Closing it for good needs
-fewer checks per read and write: one "fast path allowed" flag kept by the
-state changes (flowing, no buffered data, no decoder, no async listener, not
-ending, not destroyed, no timeout) instead of a dozen attribute tests per
-request; a user writing
-`sock.on("data", sock.write)` also saves the lambda's frame.""",
+Per request trionet runs ~12.8k user-space instructions, the Protocol server
+~15.4k (valgrind table above); the nested epoll set costs the kernel about
+what it saves in user space, so the two spend about the same CPU per request
+(13.6 vs 13.8 µs in a paired run on 2026-11-26). The anchor's throughput
+swings from run to run (it reads 256 KiB per `recv`, above glibc's mmap
+threshold in a fresh process: 63k-103k req/s within one run); compare the
+CPU per request column.""",
     "uvloop: echo50 server CPU/op": """\
 trionet adds ~4.7k user-space instructions per request over uvloop's Protocol
 server (3.4k): the same three Python frames as on asyncio, plus the adapter's
