@@ -249,6 +249,8 @@ class SocketTransport:
                 scope.run_ticks()
             if self._read_paused or self._closed:
                 return
+            if scope._loop_ticks:  # asyncio: those run as loop callbacks; the set reports
+                return  # this socket again after them
             try:
                 data = recv(_READ_SIZE)
             except BlockingIOError:
