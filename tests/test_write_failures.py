@@ -513,23 +513,11 @@ async def test_half_open_write_and_end_after_peer_fin_then_reset_is_write_epipe(
     assert rec.args("close") == [(True,)]
 
 
-async def test_end_after_an_unread_reset_finishes_then_resume_errors(
-    backend_name: str, request: pytest.FixtureRequest
-) -> None:
+async def test_end_after_an_unread_reset_finishes_then_resume_errors() -> None:
     """Reading paused, the peer resets, then ``end(cb)``: shutdown() answers ENOTCONN.
 
     Node v20 (``pauseOnConnect``): the end() callback with null, 'finish'; nothing more
     until ``resume()``, then 'error' ``read ECONNRESET`` and 'close'(true)."""
-    if backend_name == "uvloop":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="uvloop: its shutdown runs later and reports ENOTCONN through "
-                "_fatal_error, so the socket is destroyed at once with 'error' 'read ENOTCONN' "
-                "(the asyncio engine ignores ENOTCONN only for the selector transport's "
-                "synchronous shutdown; Node ignores a failed shutdown)",
-                strict=True,
-            )
-        )
     log, make = callback_log()
     async with trionet.open_scope():
         accepted = Accepted()

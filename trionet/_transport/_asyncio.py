@@ -20,6 +20,7 @@ import asyncio
 import errno
 import functools
 import socket
+from _socket import socket as _RawSocket
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,7 @@ class _Adapter(asyncio.BaseProtocol):
 
     __slots__ = (
         "_closed",
+        "_eof_pending",
         "_failed",
         "_on_made",
         "_resuming",
@@ -74,6 +76,7 @@ class _Adapter(asyncio.BaseProtocol):
         self.data_received = protocol.data_received if protocol is not None else _no_handle
         self._transport: asyncio.Transport | None = None
         self._closed = False
+        self._eof_pending = False  # (uvloop: write_eof waits for the queue to empty)
         self._failed: str | None = None  # the call that failed ("write"): see _write_failed
         self._resuming = False  # inside resume_writing (see write_eof)
         #: A listener's accept callback, called from connection_made (makes the handle).
@@ -283,6 +286,43 @@ class UvloopTransport(_Adapter):
         self.no_delay = no_delay
 
     write = _Adapter._checked_write
+
+    def write_eof(self) -> None:
+        """Shut the sending side down once everything queued is sent, as the other engines.
+
+        uvloop's own write_eof shuts down on a later loop iteration and, if the peer
+        has reset meanwhile, reports the ENOTCONN as the connection's loss; Node ignores
+        a failed shutdown, and the reset is reported by the next read."""
+        transport = self._transport
+        if transport is None or self._closed or self._failed:
+            return
+        if transport.get_write_buffer_size():
+            self._eof_pending = True  # _resumed shuts down once the queue is empty
+            return
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._eof_pending = False
+        sock = self.sock  # (uvloop's stand-in has no shutdown(): one on the same fd does it)
+        raw = _RawSocket(sock.family, sock.type, sock.proto, sock.fileno())
+        try:
+            raw.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if exc.errno != errno.ENOTCONN and self.protocol is not None:
+                self.protocol.connection_lost(exc)  # (the handle's destroy() aborts us)
+        finally:
+            raw.detach()
+
+    def _resumed(self) -> None:
+        transport = self._transport
+        if (
+            self._eof_pending
+            and transport is not None
+            and not self._closed
+            and not transport.get_write_buffer_size()
+        ):
+            self._shutdown()
+        super()._resumed()
 
 
 def _adapter_class(loop: asyncio.AbstractEventLoop) -> type[_Adapter]:
