@@ -110,6 +110,15 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def settled_fds(before: int) -> int:
+    """The fd count once it is back to ``before``, or after 2 s (the loop transports
+    close their sockets an iteration or two after abort())."""
+    with anyio.move_on_after(2):
+        while open_fds() > before:
+            await anyio.sleep(0.01)
+    return open_fds()
+
+
 async def run_node(script: str, *args: str, timeout: float = 30) -> list[Any]:
     """Run a Node script; each stdout line must be JSON. Returns the parsed lines."""
     assert NODE is not None

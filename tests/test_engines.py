@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 import trionet
-from tests.support import closed, listening
+from tests.support import closed, listening, open_fds, settled_fds
 
 pytestmark = [
     pytest.mark.anyio,
@@ -27,19 +27,6 @@ pytestmark = [
 
 class Boom(Exception):
     pass
-
-
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-async def _settled(before: int) -> int:
-    """The fd count once it is back to ``before``, or after 2 s (the loop transports
-    close their sockets an iteration or two after abort())."""
-    with anyio.move_on_after(2):
-        while _open_fds() > before:
-            await anyio.sleep(0.01)
-    return _open_fds()
 
 
 async def _exchange(clients: int = 3) -> None:
@@ -65,23 +52,23 @@ async def _exchange(clients: int = 3) -> None:
 
 async def test_server_and_clients_leave_no_descriptor_open() -> None:
     await _exchange(1)
-    before = _open_fds()
+    before = open_fds()
     await _exchange()
-    assert await _settled(before) == before
+    assert await settled_fds(before) == before
 
 
 async def test_a_failed_scope_closes_open_connections_and_their_reactors() -> None:
     await _exchange(1)
-    before = _open_fds()
+    before = open_fds()
     with pytest.raises(Boom):
         async with trionet.open_scope():
             server = trionet.create_server()
             port = await listening(server)
             client = trionet.create_connection(port, "127.0.0.1")
             await trionet.once(client, "connect")
-            assert _open_fds() >= before + 3  # (the listener, two ends, epoll sets)
+            assert open_fds() >= before + 3  # (the listener, two ends, epoll sets)
             raise Boom
-    assert await _settled(before) == before
+    assert await settled_fds(before) == before
 
 
 async def test_a_tick_queued_by_a_data_listener_runs_before_the_next_read(

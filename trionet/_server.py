@@ -17,7 +17,7 @@ import anyio.abc
 
 from . import _errors, _ipc
 from ._args import normalize_args
-from ._events import _await_result
+from ._events import EventEmitter, _await_result
 from ._handle import Handle
 from ._ip import is_ip
 from ._socket import Socket, _family_name
@@ -319,7 +319,12 @@ class Server(Handle):
             return sock
         # emit('connection', sock) to plain listeners, inlined (as Socket.data_received does)
         listeners = self._events.get("connection")
-        if listeners is not None:
+        if type(self).emit is not EventEmitter.emit:  # a subclass's own emit() is called
+            try:
+                self.emit("connection", sock)
+            except Exception as exc:
+                scope.report(exc)
+        elif listeners is not None:
             try:
                 for listener in listeners:
                     result = listener(sock)

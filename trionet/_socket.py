@@ -623,7 +623,12 @@ class Socket(Handle, anyio.abc.ByteStream):
             # resume()'s first-listener case inlined: every connection takes this path.
             events[event] = (listener,)
             if event == "data" and self._flowing is None:
-                if self._rbuf or self._read_eof or self._onread is not None:
+                if (
+                    self._rbuf
+                    or self._read_eof
+                    or self._onread is not None
+                    or type(self).resume is not Socket.resume  # a subclass's own resume()
+                ):
                     self.resume()
                 else:
                     self._flowing = True

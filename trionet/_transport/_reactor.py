@@ -102,6 +102,8 @@ class EpollReactor(Reactor):
         for fd, events in self._epoll.poll(0):
             if ticks:  # Node runs every nextTick before the next I/O callback
                 scope.run_ticks()
+            elif scope._loop_ticks:  # (asyncio: the loop runs them; the rest stays ready)
+                return
             entry = watched.get(fd)
             if entry is not None:
                 entry._ready(events)
@@ -247,10 +249,10 @@ class SocketTransport:
             scope = self._scope
             if scope._ticks:  # Node runs the nextTick queue after each read callback
                 scope.run_ticks()
+            elif scope._loop_ticks:  # (asyncio: the loop runs them; the set reports this
+                return  # socket again after them)
             if self._read_paused or self._closed:
                 return
-            if scope._loop_ticks:  # asyncio: those run as loop callbacks; the set reports
-                return  # this socket again after them
             try:
                 data = recv(_READ_SIZE)
             except BlockingIOError:
@@ -456,6 +458,8 @@ class ReactorListener:
         for i in range(_ACCEPT_BATCH):
             if scope._ticks:  # (those of the previous 'connection' listener: as Node)
                 scope.run_ticks()
+            elif i and scope._loop_ticks:  # (asyncio: the loop runs them; still readable)
+                return
             if self._closed:  # closed by a 'connection' listener
                 return
             try:
