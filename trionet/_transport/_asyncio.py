@@ -303,8 +303,9 @@ class UvloopTransport(_Adapter):
 
     def _shutdown(self) -> None:
         self._eof_pending = False
-        sock = self.sock  # (uvloop's stand-in has no shutdown(): one on the same fd does it)
-        raw = _RawSocket(sock.family, sock.type, sock.proto, sock.fileno())
+        # uvloop's stand-in socket has no shutdown(): a socket object on the same fd does
+        # it (shutdown() needs only the fd; the family given saves three getsockopt calls).
+        raw = _RawSocket(socket.AF_INET, socket.SOCK_STREAM, 0, self.sock.fileno())
         try:
             raw.shutdown(socket.SHUT_WR)
         except OSError as exc:
