@@ -631,9 +631,10 @@ the rarely used per-connection fields (timer, events for the anyio face,
 address caches) in one lazily made object.""",
     "uvloop: connect conn/s": """\
 uvloop's own Protocol server spends ~26k user-space instructions per
-connection, trionet on uvloop ~78k (valgrind table above), down from ~230k
+connection, trionet on uvloop ~84k (valgrind table above), down from ~230k
 at the start of this work and ~110k before the accepted-socket constructor,
-the `on()` fast path and the shorter close path. What is left is Node's
+the `on()` fast path and the shorter close path (the shutdown trionet does
+itself, so that a reset peer is reported as Node does, costs ~7k). What is left is Node's
 semantics in Python (~50 calls from accept to `'close'`, one loop tick for
 `'finish'`) and the garbage collector: a listener closure that refers to its
 socket makes a reference cycle, freed by the collector rather than on
@@ -648,9 +649,9 @@ user-space instructions per connection are the `Socket` and its events, the
 same Python work as on the other engines (see the uvloop connect note).""",
     "asyncio: connect conn/s": """\
 trionet serves asyncio's selector loop with its own epoll set (no Task,
-transport or selector registration per connection): ~142k user-space
-instructions per connection against the Protocol server's ~285k (valgrind
-table above). A miss here is the machine's load: see the CPU per connection
+transport or selector registration per connection): ~130-165k user-space
+instructions per connection against the Protocol server's ~250-285k
+(valgrind table above). A miss here is the machine's load: see the CPU per connection
 column.""",
     "asyncio: echo50 req/s": """\
 Per request trionet runs ~12.8k user-space instructions, the Protocol server
