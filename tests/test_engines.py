@@ -3,8 +3,7 @@ and let the nextTick queue run between reads.
 
 The trio and selector engines keep one epoll set per listener and one per
 group of clients; it must close with the last socket it serves, also when
-the scope ends with connections still open. (The descriptor tests first run
-one exchange, so that what a loop opens once, on first use, is not counted.)
+the scope ends with connections still open.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import anyio
 import pytest
 
 import trionet
-from tests.support import closed, listening, open_fds, settled_fds
+from tests.support import closed, fds_after_warm_up, listening, open_fds, settled_fds
 
 pytestmark = [
     pytest.mark.anyio,
@@ -29,7 +28,7 @@ class Boom(Exception):
     pass
 
 
-async def _exchange(clients: int = 3) -> None:
+async def _exchange(clients: int) -> None:
     """A server and ``clients`` clients, each echoing one byte, then all closed."""
     async with trionet.open_scope():
         server = trionet.create_server(lambda sock: sock.pipe(sock))
@@ -51,15 +50,13 @@ async def _exchange(clients: int = 3) -> None:
 
 
 async def test_server_and_clients_leave_no_descriptor_open() -> None:
-    await _exchange(1)
-    before = open_fds()
-    await _exchange()
+    before = await fds_after_warm_up()
+    await _exchange(3)
     assert await settled_fds(before) == before
 
 
 async def test_a_failed_scope_closes_open_connections_and_their_reactors() -> None:
-    await _exchange(1)
-    before = open_fds()
+    before = await fds_after_warm_up()
     with pytest.raises(Boom):
         async with trionet.open_scope():
             server = trionet.create_server()

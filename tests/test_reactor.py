@@ -12,7 +12,7 @@ import pytest
 
 import trionet
 import trionet._transport
-from tests.support import closed, listening, open_fds, settled_fds
+from tests.support import closed, fds_after_warm_up, listening, settled_fds
 
 pytestmark = pytest.mark.anyio
 
@@ -188,15 +188,7 @@ async def test_pause_in_data_stops_reads_and_resume_delivers_everything_in_order
 
 
 async def test_close_in_connection_listener_leaves_no_descriptor_open() -> None:
-    async with trionet.open_scope():  # (warm-up: what a loop opens once)
-        s = trionet.create_server(lambda sock: sock.end())
-        p = await listening(s)
-        c = trionet.connect(p, "127.0.0.1")
-        c.resume()
-        await closed(c)
-        s.close()
-        await closed(s)
-    before = open_fds()
+    before = await fds_after_warm_up()
     async with trionet.open_scope():
         accepted: list[trionet.Socket] = []
 
@@ -221,15 +213,7 @@ async def test_close_in_connection_listener_leaves_no_descriptor_open() -> None:
 
 
 async def test_cancelled_scope_closes_epoll_sets_and_loop_readers() -> None:
-    async with trionet.open_scope():  # warm-up
-        s = trionet.create_server(lambda sock: sock.end())
-        p = await listening(s)
-        c = trionet.connect(p, "127.0.0.1")
-        c.resume()
-        await closed(c)
-        s.close()
-        await closed(s)
-    before = open_fds()
+    before = await fds_after_warm_up()
     with anyio.move_on_after(0.3):
         async with trionet.open_scope():
             server = trionet.create_server(lambda sock: sock.write(b"hello"))
@@ -364,15 +348,7 @@ async def test_destroy_in_own_data_during_a_burst_stops_at_once() -> None:
 
 
 async def test_server_close_and_destroy_in_connection_listener_leave_no_descriptor() -> None:
-    async with trionet.open_scope():  # (warm-up)
-        s = trionet.create_server(lambda sock: sock.end())
-        p = await listening(s)
-        c = trionet.connect(p, "127.0.0.1")
-        c.resume()
-        await closed(c)
-        s.close()
-        await closed(s)
-    before = open_fds()
+    before = await fds_after_warm_up()
     async with trionet.open_scope():
         log: list[str] = []
 

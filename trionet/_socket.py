@@ -7,8 +7,6 @@ import functools
 import socket as _socket
 from collections import deque
 from collections.abc import Callable, Mapping
-from inspect import CO_COROUTINE
-from types import FunctionType
 from typing import Any
 
 import anyio
@@ -19,7 +17,7 @@ from . import _errors
 from ._args import normalize_args
 from ._connect import ConnectPlan
 from ._encoding import StringDecoder, normalize_encoding
-from ._events import _NO_EVENTS, Listener
+from ._events import _NO_EVENTS, EventEmitter, Listener
 from ._handle import Handle
 from ._ipc import OnRead, PendingTransport, adopt_connected
 from ._transport import Transport, start_client
@@ -611,32 +609,23 @@ class Socket(Handle, anyio.abc.ByteStream):
             self.resume()
 
     def on(self, event: str, listener: Listener) -> Socket:
-        events = self._events
-        if (
-            event not in events
-            and type(listener) is FunctionType
-            and "newListener" not in events
-            and not listener.__code__.co_flags & CO_COROUTINE
-            and not hasattr(listener, "_is_coroutine_marker")
-        ):
-            # EventEmitter.on's fast path (keep them in step), with _add's 'data' rule and
-            # resume()'s first-listener case inlined: every connection takes this path.
-            events[event] = (listener,)
-            if event == "data" and self._flowing is None:
-                if (
-                    self._rbuf
-                    or self._read_eof
-                    or self._onread is not None
-                    or type(self).resume is not Socket.resume  # a subclass's own resume()
-                ):
-                    self.resume()
-                else:
-                    self._flowing = True
-                    transport = self._transport
-                    if transport is not None and self._queue is None:
-                        transport.resume_reading()
-            return self
-        self._add(event, listener, False, False)
+        EventEmitter.on(self, event, listener)
+        if event == "data" and self._flowing is None:
+            # EventEmitter.on's fast path stored the first 'data' listener (its _add path
+            # resumed already): resume()'s first-listener case, inlined, as every
+            # connection takes this path.
+            if (
+                self._rbuf
+                or self._read_eof
+                or self._onread is not None
+                or type(self).resume is not Socket.resume  # a subclass's own resume()
+            ):
+                self.resume()
+            else:
+                self._flowing = True
+                transport = self._transport
+                if transport is not None and self._queue is None:
+                    transport.resume_reading()
         return self
 
     add_listener = on
