@@ -55,44 +55,27 @@ _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _TRANSIENT_ACCEPT_ERRORS = {errno.ECONNABORTED, errno.EPROTO}
 
 
-class Reactor:
-    """Watches sockets for readiness; the backend's part of the engine.
+class EpollReactor:
+    """One level-triggered epoll set of sockets, the scope they serve, and how many.
 
-    ``_live`` counts the objects it serves (transports, a listener): the trio
-    reactor ends its task when the last one is forgotten."""
+    The backend's driver (a subclass) waits until the set's own fd is readable,
+    then calls :meth:`_serve_ready`; it stops once ``_live``, the transports and
+    listener served, drops to zero."""
 
     def __init__(self, scope: Scope) -> None:
         self._scope = scope  # the scope of every protocol served: errors are reported to it
         self._live = 0
-
-    def _watch(self, obj: Any, old: int, new: int) -> None:
-        """Watch ``obj.sock`` for ``new`` (IN, OUT, both or 0) instead of ``old``."""
-        raise NotImplementedError
-
-    def _adopt(self) -> None:
-        self._live += 1
+        self._epoll: Any = select.epoll()
+        self._watched: dict[int, Any] = {}  # fd -> whose ``_ready`` to call with its events
 
     def _forget(self) -> None:
         self._live -= 1
         if not self._live:
             self._stop()
 
-    def _stop(self) -> None:
-        """The last object served is gone."""
-
     def call_later(self, delay: float, fn: Callable[[], None]) -> Callable[[], None]:
         """Call ``fn()`` in ``delay`` seconds; returns what cancels that."""
         raise NotImplementedError
-
-
-class EpollReactor(Reactor):
-    """One level-triggered epoll set of sockets. The backend's driver waits until the
-    set's own fd is readable, then calls :meth:`_serve_ready`."""
-
-    def __init__(self, scope: Scope) -> None:
-        super().__init__(scope)
-        self._epoll: Any = select.epoll()
-        self._watched: dict[int, Any] = {}  # fd -> whose ``_ready`` to call with its events
 
     def _serve_ready(self) -> None:
         """Serve every ready socket: accept, read, flush."""
@@ -111,6 +94,7 @@ class EpollReactor(Reactor):
             scope.run_ticks()
 
     def _watch(self, obj: Any, old: int, new: int) -> None:
+        """Watch ``obj.sock`` for ``new`` (IN, OUT, both or 0) instead of ``old``."""
         epoll = self._epoll
         if epoll.closed:  # the driver stopped (trio: cancelled): nothing is watched any more
             return
@@ -157,7 +141,7 @@ class SocketTransport:
         "sock",
     )
 
-    def __init__(self, sock: socket.socket, scope: Scope, reactor: Reactor | None) -> None:
+    def __init__(self, sock: socket.socket, scope: Scope, reactor: EpollReactor | None) -> None:
         sock.setblocking(False)
         self.sock = sock
         self._scope = scope  # whose ticks run before this socket's I/O callbacks
@@ -421,13 +405,11 @@ class ReactorListener:
         self,
         sock: socket.socket,
         on_accept: Callable[[Any], StreamProtocol | None],
-        reactor: Reactor,
-        transport_class: type[SocketTransport] = SocketTransport,
+        reactor: EpollReactor,
     ) -> None:
         self.sock = sock
         self._on_accept = on_accept
         self._reactor = reactor
-        self._transport_class = transport_class
         self._closed = False
         self._accept_paused = False  # the listening socket is not watched (see above)
         self._retrying = False  # the first accept after a pause is running
@@ -436,7 +418,7 @@ class ReactorListener:
         # socket.accept() looks family and type up as enums for each connection: the
         # plain numbers, once, are all the accepted socket object needs.
         self._kind = (int(sock.family), int(sock.type), sock.proto)
-        reactor._adopt()
+        reactor._live += 1
         reactor._watch(self, 0, IN)
 
     def _ready(self, events: int) -> None:
@@ -454,7 +436,6 @@ class ReactorListener:
         family, type_, proto = self._kind
         reactor = self._reactor
         scope = reactor._scope
-        transport_class = self._transport_class
         for i in range(_ACCEPT_BATCH):
             if scope._ticks:  # (those of the previous 'connection' listener: as Node)
                 scope.run_ticks()
@@ -474,7 +455,7 @@ class ReactorListener:
                     return
                 raise
             conn = socket.socket(family, type_, proto, fd)
-            transport = transport_class(conn, scope, reactor)
+            transport = SocketTransport(conn, scope, reactor)
             reactor._live += 1
             protocol = self._on_accept(transport)
             if protocol is None:
