@@ -25,6 +25,17 @@ async def _wait_until(cond: Any, timeout: float = 5) -> None:
             await anyio.sleep(0.005)
 
 
+def _close_all(
+    raw: list[socket.socket], conns: list[trionet.Socket], server: trionet.Server
+) -> None:
+    """Close the raw clients, destroy the server's ends, close the server."""
+    for r in raw:
+        r.close()
+    for sock in conns:
+        sock.destroy()
+    server.close()
+
+
 async def _recv_any(raw: list[socket.socket]) -> bytes:
     """The first bytes any of ``raw`` receives (without blocking the loop)."""
     for r in raw:
@@ -255,11 +266,7 @@ async def test_write_callback_of_a_connection_listener_runs_before_the_next_conn
         try:
             await _wait_until(lambda: log.count("cb") == 4)
         finally:
-            for r in raw:
-                r.close()
-        for sock in conns:
-            sock.destroy()
-        server.close()
+            _close_all(raw, conns, server)
     assert log == ["connection", "cb"] * 4
 
 
@@ -495,11 +502,7 @@ async def test_descriptor_reused_within_one_batch_serves_the_new_connection_only
             await _wait_until(lambda: len(log) >= 2)
             await anyio.sleep(0.05)
         finally:
-            for r in (a, b, c):
-                r.close()
-        for sock in conns:
-            sock.destroy()
-        server.close()
+            _close_all([a, b, c], conns, server)
     assert log == [(0, b"a"), (2, b"c")], (log, fds)
 
 
@@ -533,9 +536,5 @@ async def test_write_callback_of_a_data_listener_runs_before_another_connections
                 r.sendall(b"x")
             await _wait_until(lambda: log.count("cb") == 3)
         finally:
-            for r in raw:
-                r.close()
-        for sock in conns:
-            sock.destroy()
-        server.close()
+            _close_all(raw, conns, server)
     assert log == ["data", "cb"] * 3
